@@ -1,0 +1,104 @@
+import "reflect-metadata";
+import { ApolloServer } from "@apollo/server";
+import { ApolloServerPluginCacheControlDisabled } from "@apollo/server/plugin/disabled";
+import {
+  ApolloServerPluginLandingPageLocalDefault,
+  ApolloServerPluginLandingPageProductionDefault,
+} from "@apollo/server/plugin/landingPage/default";
+import { fastifyApolloDrainPlugin, fastifyApolloHandler } from "@as-integrations/fastify";
+import Fastify, { type FastifyInstance } from "fastify";
+import { AccessTokens } from "./auth/access-tokens";
+import { Accounts } from "./auth/accounts";
+import { PasswordHasher } from "./auth/passwords";
+import { Sessions } from "./auth/sessions";
+import type { Config } from "./config";
+import { openDatabase, type Orm } from "./db/orm";
+import { createContext, type GraphQLContext, type Services } from "./graphql/context";
+import { createFormatError } from "./graphql/format-error";
+import { buildGraphQLSchema } from "./graphql/schema";
+import { registerHealthRoutes } from "./http/health";
+import { loggerOptions } from "./http/logger";
+
+declare module "fastify" {
+  interface FastifyInstance {
+    /** The database of this server (readiness, operator tasks, grey-box tests). */
+    orm: Orm;
+  }
+}
+
+export interface BuildOptions {
+  /** Where the JSON log goes; stdout by default. */
+  logStream?: { write(line: string): void };
+}
+
+/** Request bodies above this get 413 before any parsing (BEHAVIOUR.md "Errors"). */
+const BODY_LIMIT_BYTES = 64 * 1024;
+
+/**
+ * Builds the whole server (HTTP, GraphQL, database) for a config. `main.ts`
+ * listens with it; the tests start it on an ephemeral port the same way.
+ * Closing the returned instance drains requests, then closes the database.
+ */
+export async function buildApp(config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: { ...loggerOptions(config.logLevel), ...(options.logStream ? { stream: options.logStream } : {}) },
+    trustProxy: config.trustProxy,
+    bodyLimit: BODY_LIMIT_BYTES,
+  });
+
+  const orm = await openDatabase(config.database, { log: (message) => app.log.info(message) });
+  app.decorate("orm", orm);
+  app.addHook("onClose", () => orm.close());
+
+  const services = await createServices(config);
+  const apollo = new ApolloServer<GraphQLContext>({
+    schema: await buildGraphQLSchema(),
+    introspection: config.introspection,
+    includeStacktraceInErrorResponses: false,
+    // No "Did you mean …?" hints that map the schema for an attacker.
+    hideSchemaDetailsFromClientErrors: config.production,
+    formatError: createFormatError(app.log),
+    logger: app.log,
+    plugins: [
+      fastifyApolloDrainPlugin(app),
+      // Responses carry tokens and per-user data: never cacheable (set below).
+      ApolloServerPluginCacheControlDisabled(),
+      config.production
+        ? ApolloServerPluginLandingPageProductionDefault({ footer: false })
+        : ApolloServerPluginLandingPageLocalDefault({ embed: true }),
+    ],
+  });
+  await apollo.start();
+
+  app.route({
+    url: "/graphql",
+    method: ["GET", "POST", "OPTIONS"],
+    // RFC 6749 §5.1: responses with tokens must not be stored by any cache.
+    onSend: async (_request, reply, payload) => {
+      reply.header("cache-control", "no-store").header("pragma", "no-cache");
+      return payload;
+    },
+    handler: fastifyApolloHandler(apollo, {
+      context: async (request) => createContext(request, orm.em.fork(), services),
+    }),
+  });
+  registerHealthRoutes(app, orm);
+  return app;
+}
+
+/** Expensive set-up done once per process: keys, argon2 dummy hash. */
+async function createServices(config: Config): Promise<Services> {
+  const accessTokens = new AccessTokens({
+    secret: config.jwt.secret,
+    issuer: config.jwt.issuer,
+    audience: config.jwt.audience,
+    ttlSeconds: config.jwt.accessTokenTtl,
+  });
+  const sessions = new Sessions(accessTokens, {
+    refreshTokenTtl: config.refreshTokenTtl,
+    sessionMaxAge: config.sessionMaxAge,
+    reuseGrace: config.refreshReuseGrace,
+  });
+  const hasher = await PasswordHasher.create(config.argon2);
+  return { accessTokens, sessions, accounts: new Accounts(hasher, sessions, config.passwordMinLength) };
+}

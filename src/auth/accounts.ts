@@ -1,0 +1,68 @@
+import { type EntityManager, UniqueConstraintViolationException } from "@mikro-orm/core";
+import { User } from "../db/entities";
+import { emailTaken, invalidCredentials } from "../errors";
+import { isValidEmail, normalizeEmail, parseNewEmail } from "./emails";
+import {
+  assertAcceptablePassword,
+  codePointLength,
+  MAX_PASSWORD_LENGTH,
+  normalizePassword,
+  type PasswordHasher,
+} from "./passwords";
+import type { ClientInfo, IssuedTokens, Sessions } from "./sessions";
+
+export interface Credentials {
+  email: string;
+  password: string;
+}
+
+/** Registration and sign-in: the password rules meet sessions here. */
+export class Accounts {
+  constructor(
+    private readonly hasher: PasswordHasher,
+    private readonly sessions: Sessions,
+    private readonly passwordMinLength: number,
+  ) {}
+
+  async register(em: EntityManager, input: Credentials, client: ClientInfo): Promise<IssuedTokens> {
+    const email = parseNewEmail(input.email);
+    const password = normalizePassword(input.password);
+    assertAcceptablePassword(password, email, this.passwordMinLength, "password");
+    // Saves an argon2 hash for the common case; the unique index below decides races.
+    if ((await em.count(User, { email })) > 0) throw emailTaken();
+
+    const user = em.create(User, { email, passwordHash: await this.hasher.hash(password) });
+    const issued = this.sessions.start(em, user, client);
+    try {
+      await em.flush(); // one transaction: the user, its session and its first refresh token
+    } catch (error) {
+      if (error instanceof UniqueConstraintViolationException) throw emailTaken();
+      throw error;
+    }
+    return issued;
+  }
+
+  /**
+   * Unknown email and wrong password fail alike, in message and in time: an
+   * unknown email still costs one argon2 verification.
+   */
+  async login(em: EntityManager, input: Credentials, client: ClientInfo): Promise<IssuedTokens> {
+    const email = normalizeEmail(input.email);
+    const password = normalizePassword(input.password);
+    // No account can have such a password, and hashing megabytes is a DoS lever.
+    if (codePointLength(password) > MAX_PASSWORD_LENGTH) throw invalidCredentials();
+
+    const user = isValidEmail(email) ? await em.findOne(User, { email }) : null;
+    if (user === null) {
+      await this.hasher.verifyDummy(password);
+      throw invalidCredentials();
+    }
+    if (!(await this.hasher.verify(user.passwordHash, password))) throw invalidCredentials();
+
+    // Cost parameters raised since this hash was made: upgrade it now, while we have the password.
+    if (this.hasher.needsRehash(user.passwordHash)) user.passwordHash = await this.hasher.hash(password);
+    const issued = this.sessions.start(em, user, client);
+    await em.flush();
+    return issued;
+  }
+}

@@ -1,0 +1,154 @@
+import type { EntityManager } from "@mikro-orm/core";
+import { RefreshToken, Session, type SessionEndReason, type User } from "../db/entities";
+import { invalidRefreshToken, refreshTokenReused } from "../errors";
+import type { AccessTokens } from "./access-tokens";
+import { generateRefreshToken, hashRefreshToken, looksLikeRefreshToken } from "./refresh-tokens";
+
+export interface ClientInfo {
+  ip: string | null;
+  userAgent: string | null;
+}
+
+/** What a sign-in or a rotation hands to the client. */
+export interface IssuedTokens {
+  accessToken: string;
+  expiresIn: number;
+  refreshToken: string;
+  refreshTokenExpiresAt: Date;
+  user: User;
+  session: Session;
+}
+
+export interface SessionPolicy {
+  /** Idle lifetime of a refresh token, seconds. */
+  refreshTokenTtl: number;
+  /** Absolute lifetime of a session, seconds. */
+  sessionMaxAge: number;
+  /** Seconds during which the newest used token may come back (lost response, several tabs). */
+  reuseGrace: number;
+}
+
+/** Outcome of the rotation transaction; a reuse must commit before it is reported. */
+type Rotation = { kind: "rotated"; tokens: IssuedTokens } | { kind: "invalid" } | { kind: "reused"; session: Session };
+
+const MAX_USER_AGENT_LENGTH = 512;
+
+/**
+ * Sessions and refresh-token rotation (RFC 9700 §4.14.2). A session is a tree
+ * of refresh tokens: each token is exchanged once for a child, and a used
+ * token coming back outside the grace rule means two parties hold the
+ * session, so the whole session ends (theft detection).
+ */
+export class Sessions {
+  constructor(
+    private readonly accessTokens: AccessTokens,
+    private readonly policy: SessionPolicy,
+  ) {}
+
+  /**
+   * Creates a session and its first refresh token in `em`'s unit of work; the
+   * caller's single flush writes them atomically with whatever else it changed.
+   */
+  start(em: EntityManager, user: User, client: ClientInfo, now = new Date()): IssuedTokens {
+    const session = em.create(Session, {
+      user,
+      createdAt: now,
+      lastUsedAt: now,
+      expiresAt: new Date(now.getTime() + this.policy.sessionMaxAge * 1000),
+      userAgent: client.userAgent?.slice(0, MAX_USER_AGENT_LENGTH) ?? null,
+      ip: client.ip,
+    });
+    return this.issue(em, session, null, now);
+  }
+
+  /**
+   * Exchanges a refresh token for a new pair. Read, check and write happen in
+   * one transaction, so concurrent calls with one token see each other's use.
+   */
+  async rotate(em: EntityManager, presented: string, now = new Date()): Promise<IssuedTokens> {
+    if (!looksLikeRefreshToken(presented)) throw invalidRefreshToken();
+    const tokenHash = hashRefreshToken(presented);
+
+    const outcome = await em.transactional(async (tx): Promise<Rotation> => {
+      const token = await tx.findOne(RefreshToken, { tokenHash }, { populate: ["session", "session.user"] });
+      if (token === null || !token.session.isActive(now)) return { kind: "invalid" };
+      const session = token.session;
+
+      if (token.usedAt === null) {
+        if (token.expiresAt <= now) return { kind: "invalid" };
+        token.usedAt = now;
+      } else if (!(await this.mayBePresentedAgain(tx, token, now))) {
+        this.endSession(session, "REFRESH_TOKEN_REUSED", now);
+        return { kind: "reused", session };
+      }
+      session.lastUsedAt = now;
+      return { kind: "rotated", tokens: this.issue(tx, session, token.id, now) };
+    });
+
+    switch (outcome.kind) {
+      case "rotated":
+        return outcome.tokens;
+      case "reused":
+        throw refreshTokenReused();
+      case "invalid":
+        throw invalidRefreshToken();
+    }
+  }
+
+  /**
+   * Ends the session a refresh token belongs to. Idempotent for a token this
+   * server issued (its session may already have ended); an unknown token is
+   * an error so a client learns its token is garbage.
+   */
+  async endByRefreshToken(em: EntityManager, presented: string, now = new Date()): Promise<Session> {
+    if (!looksLikeRefreshToken(presented)) throw invalidRefreshToken();
+    const token = await em.findOne(RefreshToken, { tokenHash: hashRefreshToken(presented) }, { populate: ["session"] });
+    if (token === null) throw invalidRefreshToken();
+    if (token.session.endedAt === null) {
+      this.endSession(token.session, "LOGOUT", now);
+      await em.flush();
+    }
+    return token.session;
+  }
+
+  /** The session an access token names, if it still belongs to that user and is active. */
+  async findActive(em: EntityManager, sessionId: string, userId: string, now = new Date()): Promise<Session | null> {
+    const session = await em.findOne(Session, { id: sessionId, user: userId }, { populate: ["user"] });
+    return session?.isActive(now) ? session : null;
+  }
+
+  /**
+   * The grace rule of BEHAVIOUR.md: a used token may come back within the
+   * grace period of its first use as long as no token issued from it has been
+   * used, so parallel tabs and lost responses do not sign the user out.
+   */
+  private async mayBePresentedAgain(em: EntityManager, token: RefreshToken, now: Date): Promise<boolean> {
+    if (token.usedAt === null) return true;
+    if (now.getTime() - token.usedAt.getTime() > this.policy.reuseGrace * 1000) return false;
+    const usedChildren = await em.count(RefreshToken, { parentId: token.id, usedAt: { $ne: null } });
+    return usedChildren === 0;
+  }
+
+  private endSession(session: Session, reason: SessionEndReason, now: Date): void {
+    session.endedAt = now;
+    session.endReason = reason;
+  }
+
+  private issue(em: EntityManager, session: Session, parentId: string | null, now: Date): IssuedTokens {
+    const refreshToken = generateRefreshToken();
+    // Idle expiry, but never past the session's absolute end (RFC 9700 §4.14.2).
+    const expiresAt = new Date(
+      Math.min(now.getTime() + this.policy.refreshTokenTtl * 1000, session.expiresAt.getTime()),
+    );
+    em.create(RefreshToken, { session, tokenHash: hashRefreshToken(refreshToken), parentId, createdAt: now, expiresAt });
+    const user = session.user;
+    return {
+      accessToken: this.accessTokens.sign({ userId: user.id, sessionId: session.id, roles: user.roles }),
+      expiresIn: this.accessTokens.ttlSeconds,
+      refreshToken,
+      refreshTokenExpiresAt: expiresAt,
+      user,
+      session,
+    };
+  }
+}

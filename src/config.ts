@@ -1,0 +1,188 @@
+import { randomBytes } from "node:crypto";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { z } from "zod";
+
+/**
+ * The only reader of `process.env`. Everything else receives a `Config`.
+ * Values are validated once, at start; an invalid one stops the start with a
+ * message that names the variable (and never echoes a secret's value).
+ */
+export interface Config {
+  production: boolean;
+  host: string;
+  port: number;
+  database: DatabaseConfig;
+  jwt: {
+    algorithm: "HS256";
+    /** Raw HS256 key material, at least 32 bytes. */
+    secret: Buffer;
+    issuer: string;
+    audience: string;
+    /** Seconds. */
+    accessTokenTtl: number;
+  };
+  /** Idle lifetime of one refresh token, seconds. */
+  refreshTokenTtl: number;
+  /** Absolute lifetime of a session, seconds. */
+  sessionMaxAge: number;
+  /** Seconds a just-rotated refresh token may be presented again. */
+  refreshReuseGrace: number;
+  passwordMinLength: number;
+  argon2: Argon2Cost;
+  introspection: boolean;
+  trustProxy: boolean;
+  logLevel: LogLevel;
+}
+
+export type DatabaseConfig = { kind: "sqlite"; path: string };
+export interface Argon2Cost {
+  memoryCost: number;
+  timeCost: number;
+  parallelism: number;
+}
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** OWASP Password Storage Cheat Sheet, argon2id minimum (m=19 MiB, t=2, p=1). */
+const OWASP_ARGON2_MIN = { memoryCost: 19456, timeCost: 2 };
+/** RFC 7518 §3.2: an HS256 key must be at least as long as the hash output. */
+const MIN_SECRET_BYTES = 32;
+const DEV_SECRET_FILE = "./data/jwt-secret";
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z
+    .string()
+    .regex(/^\d+$/, `must be a whole number between ${min} and ${max}`)
+    .transform(Number)
+    .pipe(z.number().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+const bool = z.enum(["true", "false", "1", "0"], "must be true or false").transform((v) => v === "true" || v === "1");
+
+const envSchema = z.object({
+  NODE_ENV: z.string().optional(),
+  HOST: z.string().default("127.0.0.1"),
+  PORT: int(0, 65535).default(4000),
+  DATABASE_URL: z.string().default("sqlite:./data/auth.sqlite"),
+  JWT_SECRET: z.string().optional(),
+  JWT_ALGORITHM: z.enum(["HS256", "ES256", "RS256", "EdDSA"], "must be HS256, ES256, RS256 or EdDSA").default("HS256"),
+  JWT_ISSUER: z.string().min(1).default("auth-server"),
+  JWT_AUDIENCE: z.string().min(1).default("auth-server"),
+  ACCESS_TOKEN_TTL: int(1, 86400).default(900),
+  REFRESH_TOKEN_TTL: int(1).default(1209600),
+  SESSION_MAX_AGE: int(1).default(2592000),
+  REFRESH_REUSE_GRACE: int(0, 3600).default(30),
+  REFRESH_TOKEN_TRANSPORT: z.enum(["body", "cookie", "both"], "must be body, cookie or both").default("body"),
+  PASSWORD_MIN_LENGTH: int(8, 256).default(15),
+  ARGON2_MEMORY_KIB: int(1024, 4 * 1024 * 1024).default(OWASP_ARGON2_MIN.memoryCost),
+  ARGON2_TIME_COST: int(1, 100).default(OWASP_ARGON2_MIN.timeCost),
+  ARGON2_PARALLELISM: int(1, 64).default(1),
+  GRAPHQL_INTROSPECTION: bool.optional(),
+  TRUST_PROXY: bool.default(false),
+  LOG_LEVEL: z.enum(LOG_LEVELS, `must be one of ${LOG_LEVELS.join(", ")}`).default("info"),
+});
+
+export interface LoadedConfig {
+  config: Config;
+  /** Things an operator should hear about once the logger exists. */
+  warnings: string[];
+}
+
+/**
+ * Reads and validates the environment. Outside production a missing
+ * JWT_SECRET is generated once and kept in ./data/jwt-secret, so tokens
+ * survive restarts of a development server.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+  // An empty variable (`FOO=` in a compose file) means "not set".
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
+  const parsed = envSchema.safeParse(present);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`);
+    throw new ConfigError(`Invalid configuration:\n  ${lines.join("\n  ")}`);
+  }
+  const e = parsed.data;
+  const production = e.NODE_ENV === "production";
+  const warnings: string[] = [];
+
+  if (e.JWT_ALGORITHM !== "HS256") {
+    throw new ConfigError(`JWT_ALGORITHM: ${e.JWT_ALGORITHM} is not supported by this version; use HS256`);
+  }
+  if (e.REFRESH_TOKEN_TRANSPORT !== "body") {
+    throw new ConfigError(
+      `REFRESH_TOKEN_TRANSPORT: ${e.REFRESH_TOKEN_TRANSPORT} is not supported by this version; use body`,
+    );
+  }
+  if (production && (e.ARGON2_MEMORY_KIB < OWASP_ARGON2_MIN.memoryCost || e.ARGON2_TIME_COST < OWASP_ARGON2_MIN.timeCost)) {
+    throw new ConfigError(
+      `ARGON2_MEMORY_KIB / ARGON2_TIME_COST: below the OWASP minimum (${OWASP_ARGON2_MIN.memoryCost} KiB, t=${OWASP_ARGON2_MIN.timeCost}); refused in production`,
+    );
+  }
+
+  let secret: Buffer;
+  if (e.JWT_SECRET !== undefined) {
+    secret = Buffer.from(e.JWT_SECRET, "utf8");
+    if (secret.length < MIN_SECRET_BYTES) {
+      throw new ConfigError(`JWT_SECRET: must be at least ${MIN_SECRET_BYTES} bytes (got ${secret.length})`);
+    }
+  } else if (production) {
+    throw new ConfigError(
+      `JWT_SECRET: missing; production needs an HS256 secret of at least ${MIN_SECRET_BYTES} random bytes (e.g. \`openssl rand -base64 48\`)`,
+    );
+  } else {
+    secret = devSecret(resolve(DEV_SECRET_FILE));
+    warnings.push(`JWT_SECRET is not set: using a generated development secret kept in ${DEV_SECRET_FILE}`);
+  }
+
+  return {
+    warnings,
+    config: {
+      production,
+      host: e.HOST,
+      port: e.PORT,
+      database: parseDatabaseUrl(e.DATABASE_URL),
+      jwt: {
+        algorithm: "HS256",
+        secret,
+        issuer: e.JWT_ISSUER,
+        audience: e.JWT_AUDIENCE,
+        accessTokenTtl: e.ACCESS_TOKEN_TTL,
+      },
+      refreshTokenTtl: e.REFRESH_TOKEN_TTL,
+      sessionMaxAge: e.SESSION_MAX_AGE,
+      refreshReuseGrace: e.REFRESH_REUSE_GRACE,
+      passwordMinLength: e.PASSWORD_MIN_LENGTH,
+      argon2: { memoryCost: e.ARGON2_MEMORY_KIB, timeCost: e.ARGON2_TIME_COST, parallelism: e.ARGON2_PARALLELISM },
+      introspection: e.GRAPHQL_INTROSPECTION ?? !production,
+      trustProxy: e.TRUST_PROXY,
+      logLevel: e.LOG_LEVEL,
+    },
+  };
+}
+
+function parseDatabaseUrl(url: string): DatabaseConfig {
+  if (url.startsWith("sqlite:")) {
+    const path = url.slice("sqlite:".length).replace(/^\/\/(?=\/)/, "");
+    if (path === "") throw new ConfigError("DATABASE_URL: sqlite: needs a file path, e.g. sqlite:./data/auth.sqlite");
+    return { kind: "sqlite", path: resolve(path) };
+  }
+  if (/^postgres(ql)?:\/\//.test(url)) {
+    throw new ConfigError("DATABASE_URL: PostgreSQL is not supported by this version yet; use sqlite:PATH");
+  }
+  throw new ConfigError("DATABASE_URL: must start with sqlite: (e.g. sqlite:./data/auth.sqlite)");
+}
+
+function devSecret(file: string): Buffer {
+  if (existsSync(file)) {
+    const stored = Buffer.from(readFileSync(file, "utf8").trim(), "base64url");
+    if (stored.length >= MIN_SECRET_BYTES) return stored;
+  }
+  const secret = randomBytes(48);
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, secret.toString("base64url"), { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return secret;
+}

@@ -1,0 +1,44 @@
+import { randomUUID } from "node:crypto";
+import { Entity, Index, ManyToOne, OptionalProps, PrimaryKey, Property } from "@mikro-orm/core";
+import { User } from "./User";
+
+export type SessionEndReason = "LOGOUT" | "REFRESH_TOKEN_REUSED";
+
+/** One signed-in device: a chain of rotated refresh tokens under one absolute lifetime. */
+@Entity({ tableName: "sessions" })
+@Index({ properties: ["user", "createdAt"] })
+export class Session {
+  [OptionalProps]?: "createdAt" | "lastUsedAt" | "endedAt" | "endReason" | "userAgent" | "ip";
+
+  @PrimaryKey({ type: "uuid" })
+  id: string = randomUUID();
+
+  @ManyToOne({ entity: () => User, deleteRule: "cascade" })
+  user!: User;
+
+  @Property({ type: "datetime" })
+  createdAt: Date = new Date();
+
+  @Property({ type: "datetime" })
+  lastUsedAt: Date = new Date();
+
+  /** Absolute end: refreshing never extends a session past it. */
+  @Property({ type: "datetime" })
+  expiresAt!: Date;
+
+  @Property({ type: "datetime", nullable: true })
+  endedAt: Date | null = null;
+
+  @Property({ type: "string", length: 32, nullable: true })
+  endReason: SessionEndReason | null = null;
+
+  @Property({ type: "string", length: 512, nullable: true })
+  userAgent: string | null = null;
+
+  @Property({ type: "string", length: 64, nullable: true })
+  ip: string | null = null;
+
+  isActive(now: Date): boolean {
+    return this.endedAt === null && this.expiresAt > now;
+  }
+}

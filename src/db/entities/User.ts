@@ -1,0 +1,30 @@
+import { randomUUID } from "node:crypto";
+import { Entity, OptionalProps, PrimaryKey, Property } from "@mikro-orm/core";
+
+export const ROLES = ["USER", "ADMIN"] as const;
+export type Role = (typeof ROLES)[number];
+
+@Entity({ tableName: "users" })
+export class User {
+  [OptionalProps]?: "roles" | "createdAt" | "updatedAt";
+
+  @PrimaryKey({ type: "uuid" })
+  id: string = randomUUID();
+
+  /** Normalised (trimmed, lower-cased); the unique index makes it case-insensitively unique. */
+  @Property({ type: "string", length: 254, unique: true })
+  email!: string;
+
+  /** argon2id PHC string. Never leaves the server. */
+  @Property({ type: "string", length: 255, hidden: true })
+  passwordHash!: string;
+
+  @Property({ type: "json" })
+  roles: Role[] = ["USER"];
+
+  @Property({ type: "datetime" })
+  createdAt: Date = new Date();
+
+  @Property({ type: "datetime", onUpdate: () => new Date() })
+  updatedAt: Date = new Date();
+}

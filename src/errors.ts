@@ -1,0 +1,69 @@
+/**
+ * The catalogue of every error a client can see, with its contract code
+ * (BEHAVIOUR.md "Errors"). Domain code throws these; the GraphQL layer turns
+ * them into `extensions.code` (and the extra fields below) in one place,
+ * `graphql/format-error.ts`. They carry no GraphQL import so `auth/` stays
+ * framework-free.
+ *
+ * Messages never contain the offending value: an input might be a password.
+ */
+export type ErrorCode =
+  | "BAD_USER_INPUT"
+  | "EMAIL_TAKEN"
+  | "INVALID_CREDENTIALS"
+  | "UNAUTHENTICATED"
+  | "FORBIDDEN"
+  | "INVALID_REFRESH_TOKEN"
+  | "REFRESH_TOKEN_REUSED"
+  | "RATE_LIMITED"
+  | "NOT_FOUND"
+  | "NOT_IMPLEMENTED"
+  | "INTERNAL_SERVER_ERROR";
+
+export type UnauthenticatedReason = "MISSING" | "INVALID" | "EXPIRED" | "REVOKED";
+
+export class AppError extends Error {
+  override name = "AppError";
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    /** Extra, client-safe fields for `extensions` (field, reason, retryAfter). */
+    readonly details: Readonly<Record<string, string | number>> = {},
+  ) {
+    super(message);
+  }
+}
+
+export const badUserInput = (field: string, message: string) => new AppError("BAD_USER_INPUT", message, { field });
+
+export const emailTaken = () =>
+  new AppError("EMAIL_TAKEN", "An account with this email already exists", { field: "email" });
+
+/** One message for unknown email and wrong password (OWASP Authentication CS). */
+export const invalidCredentials = () => new AppError("INVALID_CREDENTIALS", "Invalid email or password");
+
+const unauthenticatedMessages: Record<UnauthenticatedReason, string> = {
+  MISSING: "Sign in required: send an access token as `Authorization: Bearer <token>`",
+  INVALID: "The access token is invalid",
+  EXPIRED: "The access token has expired; refresh it",
+  REVOKED: "The session of this access token has ended; sign in again",
+};
+export const unauthenticated = (reason: UnauthenticatedReason) =>
+  new AppError("UNAUTHENTICATED", unauthenticatedMessages[reason], { reason });
+
+export const forbidden = () => new AppError("FORBIDDEN", "You do not have the role this operation needs");
+
+export const invalidRefreshToken = () =>
+  new AppError("INVALID_REFRESH_TOKEN", "The refresh token is unknown, expired or its session has ended");
+
+export const refreshTokenReused = () =>
+  new AppError(
+    "REFRESH_TOKEN_REUSED",
+    "This refresh token was already used; the session has been ended for safety. Sign in again",
+  );
+
+export const notFound = (what: string) => new AppError("NOT_FOUND", `${what} not found`);
+
+/** Contract operations whose issue has not landed yet. */
+export const notImplemented = (operation: string) =>
+  new AppError("NOT_IMPLEMENTED", `${operation} is not implemented in this version yet`);

@@ -1,0 +1,31 @@
+import { type AuthCheckerFn, createParameterDecorator } from "type-graphql";
+import { forbidden, unauthenticated } from "../errors";
+import type { GraphQLContext, Viewer } from "./context";
+
+/**
+ * Loads the viewer for `@Authorized` operations: a valid access token is not
+ * enough, its session must still be active (so logout and reuse detection
+ * take effect at once, ASVS 7.4.1) and roles come from the database, not the
+ * token, so a role change applies to the next request.
+ */
+export function loadViewer(context: GraphQLContext): Promise<Viewer> {
+  context.viewer ??= (async () => {
+    const { token } = context;
+    if (!token.ok) throw unauthenticated(token.reason);
+    const session = await context.services.sessions.findActive(context.em, token.claims.sid, token.claims.sub);
+    if (session === null) throw unauthenticated("REVOKED");
+    return { user: session.user, session };
+  })();
+  return context.viewer;
+}
+
+export const authChecker: AuthCheckerFn<GraphQLContext> = async ({ context }, roles) => {
+  const { user } = await loadViewer(context);
+  if (roles.length > 0 && !roles.some((role) => (user.roles as string[]).includes(role))) throw forbidden();
+  return true;
+};
+
+/** Injects the viewer into a resolver argument; use with `@Authorized()`. */
+export function CurrentViewer() {
+  return createParameterDecorator<GraphQLContext>(({ context }) => loadViewer(context));
+}

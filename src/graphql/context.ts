@@ -1,0 +1,53 @@
+import type { EntityManager } from "@mikro-orm/core";
+import type { FastifyRequest } from "fastify";
+import type { AccessTokens, VerifiedAccessToken } from "../auth/access-tokens";
+import type { Accounts } from "../auth/accounts";
+import type { ClientInfo, Sessions } from "../auth/sessions";
+import type { Session, User } from "../db/entities";
+
+/** The domain services, built once per process. */
+export interface Services {
+  accessTokens: AccessTokens;
+  accounts: Accounts;
+  sessions: Sessions;
+}
+
+/** The signed-in user and the session of their access token, loaded once per request. */
+export interface Viewer {
+  user: User;
+  session: Session;
+}
+
+export interface GraphQLContext {
+  /** A fork per request: nothing in its identity map outlives the request. */
+  em: EntityManager;
+  services: Services;
+  client: ClientInfo;
+  /** What the Authorization header said, decoded but not yet checked against the database. */
+  token: VerifiedAccessToken | { ok: false; reason: "MISSING" };
+  viewer?: Promise<Viewer>;
+}
+
+// RFC 6750 §2.1; the scheme is case-insensitive (RFC 9110 §11.1).
+const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
+
+/**
+ * Decodes the Bearer header and never throws: a stale or broken token must
+ * not block operations that need no user (login, register, refreshToken).
+ * Whether the token is good enough is decided by the auth checker.
+ */
+export function createContext(request: FastifyRequest, em: EntityManager, services: Services): GraphQLContext {
+  const header = request.headers.authorization;
+  let token: GraphQLContext["token"];
+  if (header === undefined || header === "") token = { ok: false, reason: "MISSING" };
+  else {
+    const match = BEARER.exec(header);
+    token = match?.[1] ? services.accessTokens.verify(match[1]) : { ok: false, reason: "INVALID" };
+  }
+  return {
+    em,
+    services,
+    token,
+    client: { ip: request.ip ?? null, userAgent: request.headers["user-agent"] ?? null },
+  };
+}

@@ -1,0 +1,47 @@
+import { Arg, Ctx, Mutation, Resolver } from "type-graphql";
+import { invalidRefreshToken } from "../../errors";
+import type { GraphQLContext } from "../context";
+import { AuthPayload } from "../types/auth-payload";
+import { LoginInput, RegisterInput } from "../types/inputs";
+
+/** Signing in, refreshing and signing out: the operations that need no access token. */
+@Resolver()
+export class AuthResolver {
+  @Mutation(() => AuthPayload, { description: "Creates an account and signs it in (a new session)." })
+  async register(
+    @Arg("input", () => RegisterInput) input: RegisterInput,
+    @Ctx() { em, services, client }: GraphQLContext,
+  ): Promise<AuthPayload> {
+    return AuthPayload.from(await services.accounts.register(em, input, client));
+  }
+
+  @Mutation(() => AuthPayload, { description: "Signs in with email and password (a new session)." })
+  async login(
+    @Arg("input", () => LoginInput) input: LoginInput,
+    @Ctx() { em, services, client }: GraphQLContext,
+  ): Promise<AuthPayload> {
+    return AuthPayload.from(await services.accounts.login(em, input, client));
+  }
+
+  @Mutation(() => AuthPayload, {
+    description:
+      "Rotates a refresh token: returns a new access token and a new refresh token for the same session. The argument may be omitted when the refresh token travels in the httpOnly cookie.",
+  })
+  async refreshToken(
+    @Arg("refreshToken", () => String, { nullable: true }) refreshToken: string | null | undefined,
+    @Ctx() { em, services }: GraphQLContext,
+  ): Promise<AuthPayload> {
+    if (!refreshToken) throw invalidRefreshToken();
+    return AuthPayload.from(await services.sessions.rotate(em, refreshToken));
+  }
+
+  @Mutation(() => Boolean, { description: "Ends the session that the refresh token belongs to. Idempotent." })
+  async logout(
+    @Arg("refreshToken", () => String, { nullable: true }) refreshToken: string | null | undefined,
+    @Ctx() { em, services }: GraphQLContext,
+  ): Promise<boolean> {
+    if (!refreshToken) throw invalidRefreshToken();
+    await services.sessions.endByRefreshToken(em, refreshToken);
+    return true;
+  }
+}

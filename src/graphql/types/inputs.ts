@@ -1,0 +1,61 @@
+import { MaxLength } from "class-validator";
+import { Field, InputType } from "type-graphql";
+
+/**
+ * A cheap first bound on raw input sizes, checked before any normalisation or
+ * hashing. The precise rules (email syntax, password length in code points
+ * after NFKC, blocklist) live in auth/ and report their own reasons.
+ */
+export const MAX_RAW_CREDENTIAL_LENGTH = 1024;
+const tooLong = (field: string) => ({ message: `${field} is too long` });
+
+@InputType("RegisterInput")
+export class RegisterInput {
+  @Field(() => String)
+  @MaxLength(MAX_RAW_CREDENTIAL_LENGTH, tooLong("Email"))
+  email!: string;
+
+  @Field(() => String)
+  @MaxLength(MAX_RAW_CREDENTIAL_LENGTH, tooLong("Password"))
+  password!: string;
+}
+
+@InputType("LoginInput")
+export class LoginInput {
+  @Field(() => String)
+  @MaxLength(MAX_RAW_CREDENTIAL_LENGTH, tooLong("Email"))
+  email!: string;
+
+  @Field(() => String)
+  @MaxLength(MAX_RAW_CREDENTIAL_LENGTH, tooLong("Password"))
+  password!: string;
+}
+
+@InputType("ChangePasswordInput")
+export class ChangePasswordInput {
+  @Field(() => String)
+  @MaxLength(MAX_RAW_CREDENTIAL_LENGTH, tooLong("Current password"))
+  currentPassword!: string;
+
+  @Field(() => String)
+  @MaxLength(MAX_RAW_CREDENTIAL_LENGTH, tooLong("New password"))
+  newPassword!: string;
+}
+
+@InputType("NoteInput")
+export class NoteInput {
+  @Field(() => String)
+  title!: string;
+
+  @Field(() => String)
+  body!: string;
+}
+
+@InputType("NotePatch")
+export class NotePatch {
+  @Field(() => String, { nullable: true })
+  title?: string | null;
+
+  @Field(() => String, { nullable: true })
+  body?: string | null;
+}
