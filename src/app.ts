@@ -1,10 +1,10 @@
 import "reflect-metadata";
 import { ApolloServer } from "@apollo/server";
-import { ApolloServerPluginCacheControlDisabled } from "@apollo/server/plugin/disabled";
 import {
-  ApolloServerPluginLandingPageLocalDefault,
-  ApolloServerPluginLandingPageProductionDefault,
-} from "@apollo/server/plugin/landingPage/default";
+  ApolloServerPluginCacheControlDisabled,
+  ApolloServerPluginLandingPageDisabled,
+} from "@apollo/server/plugin/disabled";
+import { ApolloServerPluginLandingPageLocalDefault } from "@apollo/server/plugin/landingPage/default";
 import { fastifyApolloDrainPlugin, fastifyApolloHandler } from "@as-integrations/fastify";
 import Fastify, { type FastifyInstance } from "fastify";
 import { AccessTokens } from "./auth/access-tokens";
@@ -12,10 +12,11 @@ import { Accounts } from "./auth/accounts";
 import { PasswordHasher } from "./auth/passwords";
 import { Sessions } from "./auth/sessions";
 import type { Config } from "./config";
-import { openDatabase, type Orm } from "./db/orm";
+import { type Orm, openDatabase } from "./db/orm";
 import { createContext, type GraphQLContext, type Services } from "./graphql/context";
 import { createFormatError } from "./graphql/format-error";
 import { buildGraphQLSchema } from "./graphql/schema";
+import { closeConnectionsWhenStopping } from "./http/graceful-close";
 import { registerHealthRoutes } from "./http/health";
 import { loggerOptions } from "./http/logger";
 
@@ -46,6 +47,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     bodyLimit: BODY_LIMIT_BYTES,
   });
 
+  closeConnectionsWhenStopping(app);
+
   const orm = await openDatabase(config.database, { log: (message) => app.log.info(message) });
   app.decorate("orm", orm);
   app.addHook("onClose", () => orm.close());
@@ -63,8 +66,9 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       fastifyApolloDrainPlugin(app),
       // Responses carry tokens and per-user data: never cacheable (set below).
       ApolloServerPluginCacheControlDisabled(),
+      // Sandbox for developers; in production no page at all (GraphQL CS: no GraphiQL/Explorer).
       config.production
-        ? ApolloServerPluginLandingPageProductionDefault({ footer: false })
+        ? ApolloServerPluginLandingPageDisabled()
         : ApolloServerPluginLandingPageLocalDefault({ embed: true }),
     ],
   });

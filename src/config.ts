@@ -116,7 +116,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
       `REFRESH_TOKEN_TRANSPORT: ${e.REFRESH_TOKEN_TRANSPORT} is not supported by this version; use body`,
     );
   }
-  if (production && (e.ARGON2_MEMORY_KIB < OWASP_ARGON2_MIN.memoryCost || e.ARGON2_TIME_COST < OWASP_ARGON2_MIN.timeCost)) {
+  if (
+    production &&
+    (e.ARGON2_MEMORY_KIB < OWASP_ARGON2_MIN.memoryCost || e.ARGON2_TIME_COST < OWASP_ARGON2_MIN.timeCost)
+  ) {
     throw new ConfigError(
       `ARGON2_MEMORY_KIB / ARGON2_TIME_COST: below the OWASP minimum (${OWASP_ARGON2_MIN.memoryCost} KiB, t=${OWASP_ARGON2_MIN.timeCost}); refused in production`,
     );

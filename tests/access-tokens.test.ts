@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { errorCode, LOGIN, me, register, REGISTER, REFRESH, newCredentials, gql, type Tokens } from "./helpers/graphql";
+import { errorCode, gql, LOGIN, me, newCredentials, REFRESH, REGISTER, register, type Tokens } from "./helpers/graphql";
 import { decodePart, forge } from "./helpers/jwt";
 import { startServer, TEST_JWT_SECRET, type TestServer } from "./helpers/server";
 
@@ -91,7 +91,10 @@ describe("forged or unusable access tokens are UNAUTHENTICATED", () => {
   });
 
   it("expired (past the skew) → reason EXPIRED", async () => {
-    await expectRejected(forge(goodHeader, { ...validClaims(), iat: now() - 100, exp: now() - 30 }, TEST_JWT_SECRET), "EXPIRED");
+    await expectRejected(
+      forge(goodHeader, { ...validClaims(), iat: now() - 100, exp: now() - 30 }, TEST_JWT_SECRET),
+      "EXPIRED",
+    );
   });
 
   it("tampered payload (roles raised, signature kept)", async () => {
@@ -109,14 +112,22 @@ describe("forged or unusable access tokens are UNAUTHENTICATED", () => {
   });
 
   it("another scheme than Bearer → INVALID, no header → MISSING", async () => {
-    const basic = await gql(server.url, "{ me { id } }", {}, { headers: { authorization: `Basic ${user.accessToken}` } });
+    const basic = await gql(
+      server.url,
+      "{ me { id } }",
+      {},
+      { headers: { authorization: `Basic ${user.accessToken}` } },
+    );
     expect(basic.body.errors?.[0]?.extensions).toEqual({ code: "UNAUTHENTICATED", reason: "INVALID" });
     const none = await gql(server.url, "{ me { id } }");
     expect(none.body.errors?.[0]?.extensions).toEqual({ code: "UNAUTHENTICATED", reason: "MISSING" });
   });
 
   it("a well-signed token whose session does not exist → REVOKED", async () => {
-    await expectRejected(forge(goodHeader, { ...validClaims(), sid: "00000000-0000-4000-8000-000000000000" }, TEST_JWT_SECRET), "REVOKED");
+    await expectRejected(
+      forge(goodHeader, { ...validClaims(), sid: "00000000-0000-4000-8000-000000000000" }, TEST_JWT_SECRET),
+      "REVOKED",
+    );
   });
 
   it("a well-signed token whose sid belongs to another user → REVOKED", async () => {
@@ -135,7 +146,12 @@ describe("a stale or broken Bearer header", () => {
     expect(login.body.data?.login.accessToken).toBeTypeOf("string");
     const reg = await gql(server.url, REGISTER, newCredentials(), { headers });
     expect(reg.body.data?.register.accessToken).toBeTypeOf("string");
-    const rotated = await gql(server.url, REFRESH, { token: login.body.data?.login.refreshToken }, { headers: { authorization: "Bearer garbage" } });
+    const rotated = await gql(
+      server.url,
+      REFRESH,
+      { token: login.body.data?.login.refreshToken },
+      { headers: { authorization: "Bearer garbage" } },
+    );
     expect(rotated.body.data?.refreshToken.refreshToken).toBeTypeOf("string");
     expect(errorCode(rotated)).toBeUndefined();
   });

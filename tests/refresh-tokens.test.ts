@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { errorCode, gql, LOGIN, LOGOUT, me, refresh, register, REFRESH, type Tokens } from "./helpers/graphql";
+import { errorCode, gql, LOGIN, LOGOUT, me, REFRESH, refresh, register, type Tokens } from "./helpers/graphql";
 import { decodePart } from "./helpers/jwt";
 import { startServer, type TestServer } from "./helpers/server";
 
@@ -146,7 +146,10 @@ describe("lifetimes", () => {
     const server = await startServer({ REFRESH_TOKEN_TTL: "2", SESSION_MAX_AGE: "3" });
     try {
       const user = await register(server.url);
-      const [session] = await server.sql<{ expires_at: number | string }>("select expires_at from sessions where id = ?", [sid(user.accessToken)]);
+      const [session] = await server.sql<{ expires_at: number | string }>(
+        "select expires_at from sessions where id = ?",
+        [sid(user.accessToken)],
+      );
       const sessionEnd = new Date(session!.expires_at).getTime();
       let tokens: Tokens = user;
       for (let i = 0; i < 2; i++) {

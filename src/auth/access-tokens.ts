@@ -1,4 +1,4 @@
-import { createSecretKey, randomUUID, type KeyObject } from "node:crypto";
+import { createSecretKey, type KeyObject, randomUUID } from "node:crypto";
 import jwt from "jsonwebtoken";
 import type { UnauthenticatedReason } from "../errors";
 

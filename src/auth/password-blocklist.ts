@@ -9,7 +9,12 @@ import { dictionary } from "@zxcvbn-ts/language-common";
 const COMMON = new Set<string>(dictionary["passwords-common"]);
 
 // Runs along these read as "sequential": digits, the alphabet, keyboard rows.
-const SEQUENCES = ["01234567890", "abcdefghijklmnopqrstuvwxyz", "qwertyuiopasdfghjklzxcvbnm", "1qaz2wsx3edc4rfv5tgb6yhn7ujm8ik9ol0p"];
+const SEQUENCES = [
+  "0123456789",
+  "abcdefghijklmnopqrstuvwxyz",
+  "qwertyuiopasdfghjklzxcvbnm",
+  "1qaz2wsx3edc4rfv5tgb6yhn7ujm8ik9ol0p",
+];
 const SEQUENCE_TEXT = SEQUENCES.flatMap((s) => {
   const cycled = s.repeat(3);
   return [cycled, [...cycled].reverse().join("")];

@@ -30,14 +30,18 @@ export function codePointLength(s: string): number {
 export function assertAcceptablePassword(password: string, email: string, minLength: number, field: string): void {
   const length = codePointLength(password);
   if (length < minLength) throw badUserInput(field, `Password must be at least ${minLength} characters`);
-  if (length > MAX_PASSWORD_LENGTH) throw badUserInput(field, `Password must be at most ${MAX_PASSWORD_LENGTH} characters`);
+  if (length > MAX_PASSWORD_LENGTH)
+    throw badUserInput(field, `Password must be at most ${MAX_PASSWORD_LENGTH} characters`);
   const folded = password.toLowerCase();
   if (folded === email || folded === email.split("@")[0]) {
     throw badUserInput(field, "Password must not be your email address");
   }
   switch (blocklistReason(password)) {
     case "COMMON":
-      throw badUserInput(field, "This password is too common (it appears in lists of breached passwords); choose another");
+      throw badUserInput(
+        field,
+        "This password is too common (it appears in lists of breached passwords); choose another",
+      );
     case "PATTERN":
       throw badUserInput(field, "This password is a simple repetition or sequence; choose another");
   }

@@ -140,7 +140,13 @@ export class Sessions {
     const expiresAt = new Date(
       Math.min(now.getTime() + this.policy.refreshTokenTtl * 1000, session.expiresAt.getTime()),
     );
-    em.create(RefreshToken, { session, tokenHash: hashRefreshToken(refreshToken), parentId, createdAt: now, expiresAt });
+    em.create(RefreshToken, {
+      session,
+      tokenHash: hashRefreshToken(refreshToken),
+      parentId,
+      createdAt: now,
+      expiresAt,
+    });
     const user = session.user;
     return {
       accessToken: this.accessTokens.sign({ userId: user.id, sessionId: session.id, roles: user.roles }),

@@ -66,7 +66,10 @@ function requestError(formatted: GraphQLFormattedError, code: string): GraphQLFo
     // The path graphql-js appends after the value; keys are GraphQL names, so \w only.
     const path = [...message.matchAll(VARIABLE_PATH)].map((m) => m[1]).find((p) => p?.startsWith(variable)) ?? variable;
     message = `Variable "$${variable}" has an invalid value at "${path}"`;
-    extensions.field = path.split(/[.[]/).filter((s) => !/^\d+\]$/.test(s)).pop();
+    extensions.field = path
+      .split(/[.[]/)
+      .filter((s) => !/^\d+\]$/.test(s))
+      .pop();
   } else {
     message = message.replace(REPRESENT_VALUE, "$1.").replace(FOUND_VALUE, "$1.");
   }

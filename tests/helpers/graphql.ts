@@ -33,7 +33,8 @@ export async function gql<T = Record<string, any>>(
 /** The first error's code, for terse assertions. */
 export const errorCode = (r: GraphQLResponse) => r.body.errors?.[0]?.extensions?.code;
 
-export const PAYLOAD = "accessToken tokenType expiresIn refreshToken refreshTokenExpiresAt user { id email roles createdAt }";
+export const PAYLOAD =
+  "accessToken tokenType expiresIn refreshToken refreshTokenExpiresAt user { id email roles createdAt }";
 export const REGISTER = `mutation Register($email: String!, $password: String!) {
   register(input: { email: $email, password: $password }) { ${PAYLOAD} }
 }`;
@@ -61,7 +62,10 @@ export function newCredentials(prefix = "user") {
   };
 }
 
-export async function register(url: string, credentials = newCredentials()): Promise<Tokens & { email: string; password: string }> {
+export async function register(
+  url: string,
+  credentials = newCredentials(),
+): Promise<Tokens & { email: string; password: string }> {
   const r = await gql<{ register: Tokens }>(url, REGISTER, credentials);
   if (!r.body.data?.register) throw new Error(`register failed: ${r.text}`);
   return { ...r.body.data.register, ...credentials };

@@ -1,6 +1,7 @@
 import { createHmac } from "node:crypto";
 
-const b64 = (value: unknown) => Buffer.from(typeof value === "string" ? value : JSON.stringify(value)).toString("base64url");
+const b64 = (value: unknown) =>
+  Buffer.from(typeof value === "string" ? value : JSON.stringify(value)).toString("base64url");
 
 /**
  * Builds a compact JWS by hand (not with jsonwebtoken), so tests can make the

@@ -16,7 +16,10 @@ export class NoteResolver {
   }
 
   @Authorized()
-  @Query(() => Note, { nullable: true, description: "One of the signed-in user's notes; null when absent or not theirs." })
+  @Query(() => Note, {
+    nullable: true,
+    description: "One of the signed-in user's notes; null when absent or not theirs.",
+  })
   note(@Arg("id", () => ID) _id: string): Note | null {
     throw notImplemented("note");
   }

@@ -27,7 +27,8 @@ export class SessionResolver {
 
   @Authorized()
   @Mutation(() => AuthPayload, {
-    description: "Changes the password, ends every other session of the user, and returns fresh tokens for the current one.",
+    description:
+      "Changes the password, ends every other session of the user, and returns fresh tokens for the current one.",
   })
   changePassword(@Arg("input", () => ChangePasswordInput) _input: ChangePasswordInput): AuthPayload {
     throw notImplemented("changePassword");

@@ -24,10 +24,7 @@ export class UserResolver {
 
   @Authorized(Role.ADMIN)
   @Mutation(() => User, { description: "ADMIN only." })
-  setUserRoles(
-    @Arg("userId", () => ID) _userId: string,
-    @Arg("roles", () => [Role]) _roles: Role[],
-  ): User {
+  setUserRoles(@Arg("userId", () => ID) _userId: string, @Arg("roles", () => [Role]) _roles: Role[]): User {
     throw notImplemented("setUserRoles");
   }
 }

@@ -6,7 +6,10 @@ export enum Role {
   ADMIN = "ADMIN",
 }
 
-registerEnumType(Role, { name: "Role", description: "What a user may do. Everyone has USER; an operator grants ADMIN." });
+registerEnumType(Role, {
+  name: "Role",
+  description: "What a user may do. Everyone has USER; an operator grants ADMIN.",
+});
 
 // Keeps the GraphQL enum and the stored role names from drifting apart.
 export const toRole = (name: RoleName): Role => Role[name];

@@ -1,0 +1,108 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { errorCode, gql, LOGIN, LOGOUT, ME, newCredentials, REFRESH, REGISTER, register } from "./helpers/graphql";
+import { startServer, type TestServer } from "./helpers/server";
+
+let server: TestServer;
+beforeAll(async () => {
+  server = await startServer();
+});
+afterAll(() => server.close());
+
+const post = (body: string, headers: Record<string, string> = { "content-type": "application/json" }) =>
+  fetch(`${server.url}/graphql`, { method: "POST", headers, body });
+
+describe("HTTP transport", () => {
+  it("marks every token-bearing response Cache-Control: no-store", async () => {
+    const user = await register(server.url);
+    const responses = [
+      await gql(server.url, REGISTER, newCredentials()),
+      await gql(server.url, LOGIN, { email: user.email, password: user.password }),
+      await gql(server.url, REFRESH, { token: user.refreshToken }),
+    ];
+    for (const r of responses) {
+      expect(r.body.errors).toBeUndefined();
+      expect(r.headers.get("cache-control")).toBe("no-store");
+      expect(r.headers.get("pragma")).toBe("no-cache");
+    }
+  });
+
+  it("answers a body over 64 KiB with 413 before any work", async () => {
+    const r = await post(JSON.stringify({ query: ME, variables: { pad: "x".repeat(65 * 1024) } }));
+    expect(r.status).toBe(413);
+  });
+
+  it("refuses batched (array) requests", async () => {
+    const one = { query: LOGIN, variables: { email: "a@example.com", password: "whatever password" } };
+    const r = await post(JSON.stringify([one, one]));
+    expect(r.status).toBe(400);
+    expect(await r.text()).not.toContain('accessToken":"');
+  });
+
+  it("keeps CSRF prevention on: a text/plain logout is refused and the token still works", async () => {
+    const user = await register(server.url);
+    const r = await post(JSON.stringify({ query: LOGOUT, variables: { token: user.refreshToken } }), {
+      "content-type": "text/plain",
+    });
+    expect(r.status).toBe(400);
+    expect((await gql(server.url, REFRESH, { token: user.refreshToken })).body.errors).toBeUndefined();
+  });
+
+  it("runs queries but never mutations over GET", async () => {
+    const user = await register(server.url);
+    const query = await fetch(`${server.url}/graphql?query=${encodeURIComponent("{ me { id } }")}`, {
+      headers: { "apollo-require-preflight": "true", authorization: `Bearer ${user.accessToken}` },
+    });
+    expect(query.status).toBe(200);
+    expect(((await query.json()) as { data: { me: { id: string } } }).data.me.id).toBe(user.user.id);
+    const mutation = await fetch(
+      `${server.url}/graphql?query=${encodeURIComponent(`mutation { logout(refreshToken: "${user.refreshToken}") }`)}`,
+      {
+        headers: { "apollo-require-preflight": "true" },
+      },
+    );
+    expect(mutation.status).toBe(405);
+  });
+
+  it("answers malformed requests with 400, never 500", async () => {
+    expect((await post("{not json")).status).toBe(400);
+    expect((await post(JSON.stringify({ query: "{ me { " }))).status).toBe(400);
+    expect((await post(JSON.stringify({ query: "{ nope }" }))).status).toBe(400);
+    const wrongType = await post(JSON.stringify({ query: REFRESH, variables: { token: 42 } }));
+    expect(wrongType.status).toBe(400);
+  });
+
+  it("serves /healthz and /readyz", async () => {
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+    expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
+  });
+
+  it("serves the Apollo Sandbox landing page to browsers outside production", async () => {
+    const r = await fetch(`${server.url}/graphql`, { headers: { accept: "text/html" } });
+    expect(r.status).toBe(200);
+    expect(await r.text()).toMatch(/sandbox/i);
+  });
+});
+
+describe("when the database stops answering", () => {
+  it("reports 503 on /readyz and masks errors as INTERNAL_SERVER_ERROR without internals", async () => {
+    const broken = await startServer();
+    try {
+      const user = await register(broken.url);
+      await broken.app.orm.close(true);
+      expect((await fetch(`${broken.url}/readyz`)).status).toBe(503);
+      expect((await fetch(`${broken.url}/healthz`)).status).toBe(200);
+      for (const r of [
+        await gql(broken.url, ME, {}, { token: user.accessToken }),
+        await gql(broken.url, LOGIN, { email: user.email, password: user.password }),
+        await gql(broken.url, REFRESH, { token: user.refreshToken }),
+      ]) {
+        expect(r.status).toBe(200);
+        expect(errorCode(r)).toBe("INTERNAL_SERVER_ERROR");
+        expect(r.body.errors?.[0]?.message).toBe("Internal server error");
+        expect(r.text).not.toMatch(/stack|MikroORM|SQLITE|knex|select |\.ts:|\/src\//i);
+      }
+    } finally {
+      await broken.close().catch(() => undefined);
+    }
+  });
+});

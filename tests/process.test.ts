@@ -1,0 +1,145 @@
+import { statSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { errorCode, gql, LOGIN, me, REFRESH, register } from "./helpers/graphql";
+import { runToExit, spawnServer, tempDir } from "./helpers/process";
+import { TEST_JWT_SECRET } from "./helpers/server";
+
+const CHEAP = { ARGON2_MEMORY_KIB: "1024", ARGON2_TIME_COST: "1" };
+const PRODUCTION = { NODE_ENV: "production", JWT_SECRET: TEST_JWT_SECRET };
+
+describe("the built server process", () => {
+  it("starts with no configuration, creating ./data with the database and a kept development secret", async () => {
+    const cwd = tempDir();
+    const server = await spawnServer(cwd, CHEAP);
+    try {
+      expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+      expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
+      const warning = server
+        .output()
+        .split("\n")
+        .filter((line) => line.startsWith("{"))
+        .map((line) => JSON.parse(line))
+        .find((entry) => entry.level === 40);
+      expect(warning?.msg).toMatch(/JWT_SECRET is not set/);
+      expect(statSync(join(cwd, "data", "auth.sqlite")).mode & 0o777).toBe(0o600);
+      expect(statSync(join(cwd, "data", "jwt-secret")).mode & 0o777).toBe(0o600);
+    } finally {
+      expect(await server.stop()).toBe(0);
+    }
+  });
+
+  it("keeps sessions across a restart on the same database file (and the same dev secret)", async () => {
+    const cwd = tempDir();
+    const first = await spawnServer(cwd, CHEAP);
+    const user = await register(first.url);
+    expect(await first.stop("SIGTERM")).toBe(0);
+
+    const second = await spawnServer(cwd, CHEAP);
+    try {
+      expect((await me(second.url, user.accessToken)).body.data?.me.id).toBe(user.user.id);
+      const rotated = await gql(second.url, REFRESH, { token: user.refreshToken });
+      expect(rotated.body.data?.refreshToken.user.id).toBe(user.user.id);
+      expect(errorCode(await gql(second.url, LOGIN, { email: user.email, password: user.password }))).toBeUndefined();
+    } finally {
+      expect(await second.stop("SIGINT")).toBe(0);
+    }
+  });
+
+  it("finishes an in-flight request on SIGTERM, then exits 0", async () => {
+    const cwd = tempDir();
+    // Default (OWASP) argon2 cost, so the login is still running when the signal lands.
+    const server = await spawnServer(cwd, {});
+    const user = await register(server.url);
+    const inFlight = gql(server.url, LOGIN, { email: user.email, password: user.password });
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const exited = server.stop("SIGTERM");
+    const response = await inFlight;
+    expect(response.body.data?.login.accessToken).toBeTypeOf("string");
+    expect(await exited).toBe(0);
+  });
+
+  it("never writes passwords or tokens to its log", async () => {
+    const cwd = tempDir();
+    const server = await spawnServer(cwd, { ...CHEAP, LOG_LEVEL: "trace" });
+    const password = "CANARY-PW-7f3c correct horse";
+    const user = await register(server.url, { email: "canary@example.com", password });
+    await gql(server.url, LOGIN, { email: "canary@example.com", password: `${password}-wrong` });
+    await gql(server.url, REFRESH, { token: user.refreshToken });
+    await me(server.url, user.accessToken);
+    await fetch(
+      `${server.url}/graphql?query=${encodeURIComponent(`{me{id}}`)}&variables=${encodeURIComponent(JSON.stringify({ p: password }))}`,
+      {
+        headers: { "apollo-require-preflight": "true", authorization: `Bearer ${user.accessToken}` },
+      },
+    );
+    await server.stop();
+    const log = server.output();
+    expect(log).toContain("incoming request");
+    expect(log).not.toContain("CANARY");
+    expect(log).not.toContain(user.refreshToken);
+    expect(log).not.toContain(user.accessToken);
+    expect(log).not.toContain(user.accessToken.split(".")[2]);
+  });
+});
+
+describe("production mode", () => {
+  it.each([
+    ["JWT_SECRET unset", { NODE_ENV: "production" }],
+    ["JWT_SECRET empty", { NODE_ENV: "production", JWT_SECRET: "" }],
+    ["JWT_SECRET too short", { NODE_ENV: "production", JWT_SECRET: "secret" }],
+  ])("refuses to start with %s, naming the variable", async (_name, env) => {
+    const { code, output } = await runToExit(tempDir(), env);
+    expect(code).not.toBe(0);
+    expect(output).toMatch(/JWT_SECRET/);
+    expect(output).not.toMatch(/Server listening/);
+  });
+
+  it("refuses argon2 parameters below the OWASP minimum", async () => {
+    const { code, output } = await runToExit(tempDir(), { ...PRODUCTION, ...CHEAP });
+    expect(code).not.toBe(0);
+    expect(output).toMatch(/ARGON2_MEMORY_KIB/);
+  });
+
+  it("turns introspection, field suggestions and the Sandbox landing page off", async () => {
+    const server = await spawnServer(tempDir(), PRODUCTION);
+    try {
+      const introspection = await gql(server.url, "{ __schema { types { name } } }");
+      expect(introspection.status).toBe(400);
+      expect(introspection.body.errors?.[0]?.extensions?.code).toBe("GRAPHQL_VALIDATION_FAILED");
+      const typo = await gql(server.url, "{ mee { id } }");
+      expect(typo.text).not.toMatch(/Did you mean/);
+      const page = await fetch(`${server.url}/graphql`, { headers: { accept: "text/html" } });
+      expect(await page.text()).not.toMatch(/embeddable-sandbox|sandbox\.embed/i);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it("keeps field suggestions and introspection outside production", async () => {
+    const server = await spawnServer(tempDir(), CHEAP);
+    try {
+      expect((await gql(server.url, "{ __schema { queryType { name } } }")).body.data).toEqual({
+        __schema: { queryType: { name: "Query" } },
+      });
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
+describe("configuration errors stop the start with the variable's name", () => {
+  it.each([
+    ["PORT", { PORT: "eighty" }],
+    ["ACCESS_TOKEN_TTL", { ACCESS_TOKEN_TTL: "-5" }],
+    ["JWT_ALGORITHM", { JWT_ALGORITHM: "HS1024" }],
+    ["DATABASE_URL", { DATABASE_URL: "mysql://localhost/db" }],
+    ["PASSWORD_MIN_LENGTH", { PASSWORD_MIN_LENGTH: "6" }],
+    ["GRAPHQL_INTROSPECTION", { GRAPHQL_INTROSPECTION: "maybe" }],
+  ])("%s", async (name, env) => {
+    const { code, output } = await runToExit(tempDir(), { ...CHEAP, ...env });
+    expect(code).not.toBe(0);
+    expect(output).toContain(name);
+    expect(output).not.toMatch(/Server listening|at .*\.js:\d+/);
+  });
+});
