@@ -7,7 +7,12 @@ export default defineConfig({
   resolve: {
     // type-graphql and Apollo require graphql's CommonJS build; source files must get the
     // same copy, or graphql-js refuses objects "from another module or realm".
-    alias: [{ find: /^graphql(\/[a-z]+)?$/, replacement: `${require.resolve("graphql").replace(/index\.js$/, "")}$1/index.js` }],
+    alias: [
+      {
+        find: /^graphql(\/[a-z]+)?$/,
+        replacement: `${require.resolve("graphql").replace(/index\.js$/, "")}$1/index.js`,
+      },
+    ],
   },
   test: {
     include: ["tests/**/*.test.ts"],
