@@ -9,8 +9,9 @@ import { Field, InputType } from "type-graphql";
 export const MAX_RAW_CREDENTIAL_LENGTH = 1024;
 const tooLong = (field: string) => ({ message: `${field} is too long` });
 
-@InputType("RegisterInput")
-export class RegisterInput {
+/** Email and password, as register and login take them. */
+@InputType()
+abstract class CredentialsInput {
   @Field(() => String)
   @MaxLength(MAX_RAW_CREDENTIAL_LENGTH, tooLong("Email"))
   email!: string;
@@ -19,17 +20,12 @@ export class RegisterInput {
   @MaxLength(MAX_RAW_CREDENTIAL_LENGTH, tooLong("Password"))
   password!: string;
 }
+
+@InputType("RegisterInput")
+export class RegisterInput extends CredentialsInput {}
 
 @InputType("LoginInput")
-export class LoginInput {
-  @Field(() => String)
-  @MaxLength(MAX_RAW_CREDENTIAL_LENGTH, tooLong("Email"))
-  email!: string;
-
-  @Field(() => String)
-  @MaxLength(MAX_RAW_CREDENTIAL_LENGTH, tooLong("Password"))
-  password!: string;
-}
+export class LoginInput extends CredentialsInput {}
 
 @InputType("ChangePasswordInput")
 export class ChangePasswordInput {
