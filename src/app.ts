@@ -7,18 +7,15 @@ import {
 import { ApolloServerPluginLandingPageLocalDefault } from "@apollo/server/plugin/landingPage/default";
 import { fastifyApolloDrainPlugin, fastifyApolloHandler } from "@as-integrations/fastify";
 import Fastify, { type FastifyInstance } from "fastify";
-import { AccessTokens } from "./auth/access-tokens";
-import { Accounts } from "./auth/accounts";
-import { PasswordHasher } from "./auth/passwords";
-import { Sessions } from "./auth/sessions";
 import type { Config } from "./config";
 import { type Orm, openDatabase } from "./db/orm";
-import { createContext, type GraphQLContext, type Services } from "./graphql/context";
+import { createContext, type GraphQLContext } from "./graphql/context";
 import { createFormatError } from "./graphql/format-error";
 import { buildGraphQLSchema } from "./graphql/schema";
 import { closeConnectionsWhenStopping } from "./http/graceful-close";
 import { registerHealthRoutes } from "./http/health";
 import { loggerOptions } from "./http/logger";
+import { createServices } from "./services";
 
 declare module "fastify" {
   interface FastifyInstance {
@@ -88,21 +85,4 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   });
   registerHealthRoutes(app, orm);
   return app;
-}
-
-/** Expensive set-up done once per process: keys, argon2 dummy hash. */
-async function createServices(config: Config): Promise<Services> {
-  const accessTokens = new AccessTokens({
-    secret: config.jwt.secret,
-    issuer: config.jwt.issuer,
-    audience: config.jwt.audience,
-    ttlSeconds: config.jwt.accessTokenTtl,
-  });
-  const sessions = new Sessions(accessTokens, {
-    refreshTokenTtl: config.refreshTokenTtl,
-    sessionMaxAge: config.sessionMaxAge,
-    reuseGrace: config.refreshReuseGrace,
-  });
-  const hasher = await PasswordHasher.create(config.argon2);
-  return { accessTokens, sessions, accounts: new Accounts(hasher, sessions, config.passwordMinLength) };
 }

@@ -17,7 +17,6 @@ export type ErrorCode =
   | "REFRESH_TOKEN_REUSED"
   | "RATE_LIMITED"
   | "NOT_FOUND"
-  | "NOT_IMPLEMENTED"
   | "INTERNAL_SERVER_ERROR";
 
 export type UnauthenticatedReason = "MISSING" | "INVALID" | "EXPIRED" | "REVOKED";
@@ -63,7 +62,3 @@ export const refreshTokenReused = () =>
   );
 
 export const notFound = (what: string) => new AppError("NOT_FOUND", `${what} not found`);
-
-/** Contract operations whose issue has not landed yet. */
-export const notImplemented = (operation: string) =>
-  new AppError("NOT_IMPLEMENTED", `${operation} is not implemented in this version yet`);

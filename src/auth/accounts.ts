@@ -1,5 +1,5 @@
 import { type EntityManager, UniqueConstraintViolationException } from "@mikro-orm/core";
-import { User } from "../db/entities";
+import { Session, User } from "../db/entities";
 import { emailTaken, invalidCredentials } from "../errors";
 import { isValidEmail, normalizeEmail, parseNewEmail } from "./emails";
 import {
@@ -10,6 +10,11 @@ import {
   type PasswordHasher,
 } from "./passwords";
 import type { ClientInfo, IssuedTokens, Sessions } from "./sessions";
+
+export interface PasswordChange {
+  currentPassword: string;
+  newPassword: string;
+}
 
 export interface Credentials {
   email: string;
@@ -64,5 +69,28 @@ export class Accounts {
     const issued = this.sessions.start(em, user, client);
     await em.flush();
     return issued;
+  }
+
+  /**
+   * Needs the current password (ASVS 6.2.3). The new one must pass the policy;
+   * every other session ends (ASVS 7.4.3: whoever else signed in with the old
+   * password is out) and the current session gets fresh tokens.
+   */
+  async changePassword(em: EntityManager, session: Session, input: PasswordChange): Promise<IssuedTokens> {
+    const user = session.user;
+    const current = normalizePassword(input.currentPassword);
+    if (codePointLength(current) > MAX_PASSWORD_LENGTH || !(await this.hasher.verify(user.passwordHash, current))) {
+      throw invalidCredentials();
+    }
+    const next = normalizePassword(input.newPassword);
+    assertAcceptablePassword(next, user.email, this.passwordMinLength, "newPassword");
+
+    const passwordHash = await this.hasher.hash(next);
+    return em.transactional(async (tx) => {
+      const current = await tx.findOneOrFail(Session, session.id, { populate: ["user"] });
+      current.user.passwordHash = passwordHash;
+      await this.sessions.endAll(tx, user.id, "PASSWORD_CHANGED", { except: session.id });
+      return this.sessions.reissue(tx, current);
+    });
   }
 }

@@ -1,6 +1,7 @@
-import type { EntityManager } from "@mikro-orm/core";
+import type { EntityManager, FilterQuery } from "@mikro-orm/core";
 import { RefreshToken, Session, type SessionEndReason, type User } from "../db/entities";
-import { invalidRefreshToken, refreshTokenReused } from "../errors";
+import { isUuid } from "../db/ids";
+import { invalidRefreshToken, notFound, refreshTokenReused } from "../errors";
 import type { AccessTokens } from "./access-tokens";
 import { generateRefreshToken, hashRefreshToken, looksLikeRefreshToken } from "./refresh-tokens";
 
@@ -109,6 +110,89 @@ export class Sessions {
       await em.flush();
     }
     return token.session;
+  }
+
+  /**
+   * Sessions that can still be used: not ended, before their absolute end, and
+   * refreshed (or started) within the idle lifetime of their refresh tokens.
+   */
+  activeFilter(userId: string, now = new Date()) {
+    return {
+      user: userId,
+      endedAt: null,
+      expiresAt: { $gt: now },
+      lastUsedAt: { $gt: new Date(now.getTime() - this.policy.refreshTokenTtl * 1000) },
+    };
+  }
+
+  /** A user's active sessions, newest first. */
+  listActive(em: EntityManager, userId: string, now = new Date()): Promise<Session[]> {
+    return em.find(Session, this.activeFilter(userId, now), { orderBy: { createdAt: "desc", id: "desc" } });
+  }
+
+  /**
+   * Ends a user's active sessions (all, or all but one) in one statement;
+   * their refresh and access tokens stop working at once. Returns how many ended.
+   */
+  endAll(
+    em: EntityManager,
+    userId: string,
+    reason: SessionEndReason,
+    { except, now = new Date() }: { except?: string; now?: Date } = {},
+  ): Promise<number> {
+    const where: FilterQuery<Session> = {
+      ...this.activeFilter(userId, now),
+      ...(except ? { id: { $ne: except } } : {}),
+    };
+    return em.nativeUpdate(Session, where, { endedAt: now, endReason: reason });
+  }
+
+  /** Ends one of the user's sessions; someone else's or an unknown id is NOT_FOUND, never FORBIDDEN. */
+  async revoke(em: EntityManager, userId: string, sessionId: string, now = new Date()): Promise<void> {
+    const session = isUuid(sessionId) ? await em.findOne(Session, { id: sessionId, user: userId }) : null;
+    if (session === null) throw notFound("Session");
+    if (session.endedAt === null) {
+      this.endSession(session, "REVOKED", now);
+      await em.flush();
+    }
+  }
+
+  /**
+   * Issues a fresh pair for a session that stays (after a password change) and
+   * retires its unused refresh tokens, so a copy taken before the change is useless.
+   */
+  async reissue(em: EntityManager, session: Session, now = new Date()): Promise<IssuedTokens> {
+    await em.nativeUpdate(RefreshToken, { session, usedAt: null, expiresAt: { $gt: now } }, { expiresAt: now });
+    session.lastUsedAt = now;
+    return this.issue(em, session, null, now);
+  }
+
+  /**
+   * Deletes what can no longer be used and is older than `retentionDays`:
+   * ended or expired sessions (with their tokens) and unused expired tokens.
+   * Used tokens of live sessions are kept: they are how reuse is detected.
+   */
+  async prune(
+    em: EntityManager,
+    retentionDays: number,
+    now = new Date(),
+  ): Promise<{ sessions: number; refreshTokens: number }> {
+    const before = new Date(now.getTime() - retentionDays * 86_400_000);
+    return em.transactional(async (tx) => {
+      const refreshTokens = await tx.nativeDelete(RefreshToken, { usedAt: null, expiresAt: { $lt: before } });
+      const sessionIds = (
+        await tx.find(
+          Session,
+          { $or: [{ endedAt: { $lt: before } }, { expiresAt: { $lt: before } }] },
+          { fields: ["id"] },
+        )
+      ).map((s) => s.id);
+      const tokensOfSessions = sessionIds.length
+        ? await tx.nativeDelete(RefreshToken, { session: { $in: sessionIds } })
+        : 0;
+      const sessions = sessionIds.length ? await tx.nativeDelete(Session, { id: { $in: sessionIds } }) : 0;
+      return { sessions, refreshTokens: refreshTokens + tokensOfSessions };
+    });
   }
 
   /** The session an access token names, if it still belongs to that user and is active. */

@@ -1,16 +1,9 @@
 import type { EntityManager } from "@mikro-orm/core";
 import type { FastifyRequest } from "fastify";
-import type { AccessTokens, VerifiedAccessToken } from "../auth/access-tokens";
-import type { Accounts } from "../auth/accounts";
-import type { ClientInfo, Sessions } from "../auth/sessions";
+import type { VerifiedAccessToken } from "../auth/access-tokens";
+import type { ClientInfo } from "../auth/sessions";
 import type { Session, User } from "../db/entities";
-
-/** The domain services, built once per process. */
-export interface Services {
-  accessTokens: AccessTokens;
-  accounts: Accounts;
-  sessions: Sessions;
-}
+import type { Services } from "../services";
 
 /** The signed-in user and the session of their access token, loaded once per request. */
 export interface Viewer {

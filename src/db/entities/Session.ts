@@ -2,7 +2,13 @@ import { randomUUID } from "node:crypto";
 import { Entity, Index, ManyToOne, OptionalProps, PrimaryKey, Property } from "@mikro-orm/core";
 import { User } from "./User";
 
-export type SessionEndReason = "LOGOUT" | "REFRESH_TOKEN_REUSED";
+export type SessionEndReason =
+  | "LOGOUT"
+  | "LOGOUT_ALL"
+  | "REVOKED"
+  | "PASSWORD_CHANGED"
+  | "OPERATOR"
+  | "REFRESH_TOKEN_REUSED";
 
 /** One signed-in device: a chain of rotated refresh tokens under one absolute lifetime. */
 @Entity({ tableName: "sessions" })

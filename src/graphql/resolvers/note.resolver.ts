@@ -1,5 +1,7 @@
-import { Arg, Authorized, ID, Int, Mutation, Query, Resolver } from "type-graphql";
-import { notImplemented } from "../../errors";
+import { Arg, Authorized, Ctx, ID, Int, Mutation, Query, Resolver } from "type-graphql";
+import { CurrentViewer } from "../auth-checker";
+import type { GraphQLContext, Viewer } from "../context";
+import { toConnection } from "../types/connection";
 import { NoteInput, NotePatch } from "../types/inputs";
 import { Note, NoteConnection } from "../types/note";
 
@@ -8,11 +10,13 @@ import { Note, NoteConnection } from "../types/note";
 export class NoteResolver {
   @Authorized()
   @Query(() => NoteConnection, { description: "The signed-in user's own notes, newest first." })
-  notes(
-    @Arg("first", () => Int, { nullable: true, defaultValue: 20 }) _first: number | null,
-    @Arg("after", () => String, { nullable: true }) _after: string | null,
-  ): NoteConnection {
-    throw notImplemented("notes");
+  async notes(
+    @Arg("first", () => Int, { nullable: true, defaultValue: 20 }) first: number | null,
+    @Arg("after", () => String, { nullable: true }) after: string | null,
+    @CurrentViewer() { user }: Viewer,
+    @Ctx() { em, services }: GraphQLContext,
+  ): Promise<NoteConnection> {
+    return toConnection(await services.notes.list(em, user, { first, after }), (note) => Note.from(note, user));
   }
 
   @Authorized()
@@ -20,25 +24,44 @@ export class NoteResolver {
     nullable: true,
     description: "One of the signed-in user's notes; null when absent or not theirs.",
   })
-  note(@Arg("id", () => ID) _id: string): Note | null {
-    throw notImplemented("note");
+  async note(
+    @Arg("id", () => ID) id: string,
+    @CurrentViewer() { user }: Viewer,
+    @Ctx() { em, services }: GraphQLContext,
+  ): Promise<Note | null> {
+    const note = await services.notes.find(em, user, id);
+    return note && Note.from(note, user);
   }
 
   @Authorized()
   @Mutation(() => Note)
-  createNote(@Arg("input", () => NoteInput) _input: NoteInput): Note {
-    throw notImplemented("createNote");
+  async createNote(
+    @Arg("input", () => NoteInput) input: NoteInput,
+    @CurrentViewer() { user }: Viewer,
+    @Ctx() { em, services }: GraphQLContext,
+  ): Promise<Note> {
+    return Note.from(await services.notes.create(em, user, input), user);
   }
 
   @Authorized()
   @Mutation(() => Note)
-  updateNote(@Arg("id", () => ID) _id: string, @Arg("patch", () => NotePatch) _patch: NotePatch): Note {
-    throw notImplemented("updateNote");
+  async updateNote(
+    @Arg("id", () => ID) id: string,
+    @Arg("patch", () => NotePatch) patch: NotePatch,
+    @CurrentViewer() { user }: Viewer,
+    @Ctx() { em, services }: GraphQLContext,
+  ): Promise<Note> {
+    return Note.from(await services.notes.update(em, user, id, patch), user);
   }
 
   @Authorized()
   @Mutation(() => Boolean)
-  deleteNote(@Arg("id", () => ID) _id: string): boolean {
-    throw notImplemented("deleteNote");
+  async deleteNote(
+    @Arg("id", () => ID) id: string,
+    @CurrentViewer() { user }: Viewer,
+    @Ctx() { em, services }: GraphQLContext,
+  ): Promise<boolean> {
+    await services.notes.delete(em, user, id);
+    return true;
   }
 }

@@ -1,5 +1,6 @@
-import { Arg, Authorized, ID, Int, Mutation, Query, Resolver } from "type-graphql";
-import { notImplemented } from "../../errors";
+import { Arg, Authorized, Ctx, ID, Int, Mutation, Query, Resolver } from "type-graphql";
+import { CurrentViewer } from "../auth-checker";
+import type { GraphQLContext, Viewer } from "../context";
 import { AuthPayload } from "../types/auth-payload";
 import { ChangePasswordInput } from "../types/inputs";
 import { Session } from "../types/session";
@@ -9,20 +10,26 @@ import { Session } from "../types/session";
 export class SessionResolver {
   @Authorized()
   @Query(() => [Session], { description: "The signed-in user's active sessions, newest first." })
-  sessions(): Session[] {
-    throw notImplemented("sessions");
+  async sessions(@CurrentViewer() viewer: Viewer, @Ctx() { em, services }: GraphQLContext): Promise<Session[]> {
+    const sessions = await services.sessions.listActive(em, viewer.user.id);
+    return sessions.map((s) => Session.from(s, viewer.session.id));
   }
 
   @Authorized()
   @Mutation(() => Int, { description: "Ends every session of the signed-in user; returns how many ended." })
-  logoutAll(): number {
-    throw notImplemented("logoutAll");
+  logoutAll(@CurrentViewer() viewer: Viewer, @Ctx() { em, services }: GraphQLContext): Promise<number> {
+    return services.sessions.endAll(em, viewer.user.id, "LOGOUT_ALL");
   }
 
   @Authorized()
   @Mutation(() => Boolean, { description: "Ends one of the signed-in user's sessions." })
-  revokeSession(@Arg("id", () => ID) _id: string): boolean {
-    throw notImplemented("revokeSession");
+  async revokeSession(
+    @Arg("id", () => ID) id: string,
+    @CurrentViewer() viewer: Viewer,
+    @Ctx() { em, services }: GraphQLContext,
+  ): Promise<boolean> {
+    await services.sessions.revoke(em, viewer.user.id, id);
+    return true;
   }
 
   @Authorized()
@@ -30,7 +37,11 @@ export class SessionResolver {
     description:
       "Changes the password, ends every other session of the user, and returns fresh tokens for the current one.",
   })
-  changePassword(@Arg("input", () => ChangePasswordInput) _input: ChangePasswordInput): AuthPayload {
-    throw notImplemented("changePassword");
+  async changePassword(
+    @Arg("input", () => ChangePasswordInput) input: ChangePasswordInput,
+    @CurrentViewer() viewer: Viewer,
+    @Ctx() { em, services }: GraphQLContext,
+  ): Promise<AuthPayload> {
+    return AuthPayload.from(await services.accounts.changePassword(em, viewer.session, input));
   }
 }

@@ -1,7 +1,7 @@
-import { Arg, Authorized, ID, Int, Mutation, Query, Resolver } from "type-graphql";
-import { notImplemented } from "../../errors";
+import { Arg, Authorized, Ctx, ID, Int, Mutation, Query, Resolver } from "type-graphql";
 import { CurrentViewer } from "../auth-checker";
-import type { Viewer } from "../context";
+import type { GraphQLContext, Viewer } from "../context";
+import { toConnection } from "../types/connection";
 import { Role } from "../types/role";
 import { User, UserConnection } from "../types/user";
 
@@ -15,16 +15,22 @@ export class UserResolver {
 
   @Authorized(Role.ADMIN)
   @Query(() => UserConnection, { description: "ADMIN only: every user, oldest first." })
-  users(
-    @Arg("first", () => Int, { nullable: true, defaultValue: 20 }) _first: number | null,
-    @Arg("after", () => String, { nullable: true }) _after: string | null,
-  ): UserConnection {
-    throw notImplemented("users");
+  async users(
+    @Arg("first", () => Int, { nullable: true, defaultValue: 20 }) first: number | null,
+    @Arg("after", () => String, { nullable: true }) after: string | null,
+    @Ctx() { em, services }: GraphQLContext,
+  ): Promise<UserConnection> {
+    return toConnection(await services.roles.listUsers(em, { first, after }), User.from);
   }
 
   @Authorized(Role.ADMIN)
   @Mutation(() => User, { description: "ADMIN only." })
-  setUserRoles(@Arg("userId", () => ID) _userId: string, @Arg("roles", () => [Role]) _roles: Role[]): User {
-    throw notImplemented("setUserRoles");
+  async setUserRoles(
+    @Arg("userId", () => ID) userId: string,
+    @Arg("roles", () => [Role]) roles: Role[],
+    @CurrentViewer() viewer: Viewer,
+    @Ctx() { em, services }: GraphQLContext,
+  ): Promise<User> {
+    return User.from(await services.roles.setUserRoles(em, viewer.user, userId, roles));
   }
 }

@@ -1,4 +1,5 @@
 import { Field, ID, ObjectType } from "type-graphql";
+import type { Session as SessionEntity } from "../../db/entities";
 
 @ObjectType("Session", { description: "One signed-in device: a chain of rotated refresh tokens." })
 export class Session {
@@ -22,4 +23,9 @@ export class Session {
 
   @Field(() => Boolean, { description: "True for the session the current access token belongs to." })
   current!: boolean;
+
+  static from(session: SessionEntity, currentSessionId: string): Session {
+    const { id, createdAt, lastUsedAt, expiresAt, userAgent, ip } = session;
+    return { id, createdAt, lastUsedAt, expiresAt, userAgent, ip, current: id === currentSessionId };
+  }
 }

@@ -1,6 +1,6 @@
-import { Field, ID, Int, ObjectType } from "type-graphql";
+import { Field, ID, ObjectType } from "type-graphql";
 import type { User as UserEntity } from "../../db/entities";
-import { PageInfo } from "./page-info";
+import { Connection } from "./connection";
 import { Role, toRole } from "./role";
 
 @ObjectType("User")
@@ -22,23 +22,5 @@ export class User {
   }
 }
 
-@ObjectType("UserEdge")
-export class UserEdge {
-  @Field(() => String)
-  cursor!: string;
-
-  @Field(() => User)
-  node!: User;
-}
-
 @ObjectType("UserConnection")
-export class UserConnection {
-  @Field(() => [UserEdge])
-  edges!: UserEdge[];
-
-  @Field(() => PageInfo)
-  pageInfo!: PageInfo;
-
-  @Field(() => Int)
-  totalCount!: number;
-}
+export class UserConnection extends Connection("User", User) {}

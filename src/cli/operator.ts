@@ -1,0 +1,130 @@
+import "reflect-metadata";
+import { parseArgs } from "node:util";
+import type { EntityManager } from "@mikro-orm/core";
+import { ConfigError, loadConfig } from "../config";
+import { ROLES, type Role, Session, User } from "../db/entities";
+import { openDatabase } from "../db/orm";
+import { AppError } from "../errors";
+import { createServices, type Services } from "../services";
+
+const HELP = `Operator commands for the auth server. They read the server's configuration
+(DATABASE_URL, …) from the environment and work while the server runs.
+
+Usage: npm run cli -- <command> [arguments]
+
+Commands:
+  grant-role <email> <ROLE>       add a role (${ROLES.join(", ")}) to a user
+  revoke-role <email> <ROLE>      remove a role (everyone keeps USER)
+  list-users [--json]             every user, oldest first, with roles and active sessions
+  revoke-sessions <email>         end every session of a user (signs them out everywhere)
+  prune [--older-than-days N]     delete sessions that ended or expired more than N days ago
+                                  (default 7) and unused expired refresh tokens; live sessions
+                                  keep working
+
+Exit codes: 0 done, 1 failed (unknown email, database error), 2 usage error.`;
+
+class UsageError extends Error {}
+
+interface Invocation {
+  em: EntityManager;
+  services: Services;
+  args: string[];
+  json: boolean;
+  olderThanDays: number;
+}
+
+const commands: Record<string, (run: Invocation) => Promise<string>> = {
+  "grant-role": async ({ em, services, args }) => {
+    const user = await services.roles.grant(em, emailArg(args), roleArg(args));
+    return `${user.email} now has roles ${user.roles.join(", ")}`;
+  },
+  "revoke-role": async ({ em, services, args }) => {
+    const user = await services.roles.revoke(em, emailArg(args), roleArg(args));
+    return `${user.email} now has roles ${user.roles.join(", ")}`;
+  },
+  "list-users": async ({ em, services, json }) => {
+    const users = await em.find(User, {}, { orderBy: { createdAt: "asc", id: "asc" } });
+    const rows = await Promise.all(
+      users.map(async (u) => ({
+        id: u.id,
+        email: u.email,
+        roles: u.roles,
+        createdAt: u.createdAt.toISOString(),
+        activeSessions: await em.count(Session, services.sessions.activeFilter(u.id)),
+      })),
+    );
+    if (json) return JSON.stringify(rows, null, 2);
+    if (rows.length === 0) return "no users";
+    return rows
+      .map((r) => `${r.email}\t${r.roles.join(",")}\tsessions: ${r.activeSessions}\tcreated ${r.createdAt}\t${r.id}`)
+      .join("\n");
+  },
+  "revoke-sessions": async ({ em, services, args }) => {
+    const user = await services.roles.byEmail(em, emailArg(args));
+    const ended = await services.sessions.endAll(em, user.id, "OPERATOR");
+    return `ended ${ended} session(s) of ${user.email}`;
+  },
+  prune: async ({ em, services, olderThanDays }) => {
+    const removed = await services.sessions.prune(em, olderThanDays);
+    return `deleted ${removed.sessions} session(s) and ${removed.refreshTokens} refresh token(s) no longer usable for ${olderThanDays}+ day(s)`;
+  },
+};
+
+function emailArg(args: string[]): string {
+  if (!args[0]) throw new UsageError("an email is required");
+  return args[0];
+}
+
+function roleArg(args: string[]): Role {
+  const role = args[1]?.toUpperCase();
+  if (!ROLES.includes(role as Role)) {
+    throw new UsageError(`unknown role ${JSON.stringify(args[1] ?? "")}; roles are ${ROLES.join(", ")}`);
+  }
+  return role as Role;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      help: { type: "boolean", short: "h" },
+      json: { type: "boolean" },
+      "older-than-days": { type: "string" },
+    },
+  });
+  const [name, ...args] = positionals;
+  if (values.help || name === undefined || name === "help") {
+    console.log(HELP);
+    return name === undefined && !values.help ? 2 : 0;
+  }
+  const command = commands[name];
+  if (command === undefined) throw new UsageError(`unknown command ${JSON.stringify(name)}`);
+  const olderThanDays = Number(values["older-than-days"] ?? 7);
+  if (!Number.isInteger(olderThanDays) || olderThanDays < 0)
+    throw new UsageError("--older-than-days takes a whole number ≥ 0");
+
+  const { config } = loadConfig();
+  const orm = await openDatabase(config.database, { log: () => undefined });
+  try {
+    const services = await createServices(config);
+    console.log(await command({ em: orm.em.fork(), services, args, json: values.json ?? false, olderThanDays }));
+    return 0;
+  } finally {
+    await orm.close();
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    if (error instanceof UsageError || (error instanceof TypeError && "code" in error)) {
+      console.error(`error: ${error.message}\n\nRun \`npm run cli -- --help\` for usage.`);
+      process.exit(2);
+    }
+    console.error(
+      `error: ${error instanceof AppError || error instanceof ConfigError ? error.message : String(error)}`,
+    );
+    process.exit(1);
+  },
+);

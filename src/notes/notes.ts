@@ -1,0 +1,73 @@
+import type { EntityManager } from "@mikro-orm/core";
+import { codePointLength } from "../auth/passwords";
+import { Note, type User } from "../db/entities";
+import { isUuid } from "../db/ids";
+import { type Page, type PageRequest, paginate } from "../db/pagination";
+import { badUserInput, notFound } from "../errors";
+
+export const MAX_TITLE_LENGTH = 200;
+export const MAX_BODY_LENGTH = 10_000;
+
+export interface NoteFields {
+  title?: string | null;
+  body?: string | null;
+}
+
+/**
+ * Notes are visible to their owner only. Another user's note behaves exactly
+ * like a missing one (null / NOT_FOUND), so ids leak nothing about others.
+ */
+export class Notes {
+  list(em: EntityManager, owner: User, page: PageRequest): Promise<Page<Note>> {
+    return paginate(em, Note, { owner }, "desc", page);
+  }
+
+  async find(em: EntityManager, owner: User, id: string): Promise<Note | null> {
+    return isUuid(id) ? em.findOne(Note, { id, owner }) : null;
+  }
+
+  async create(em: EntityManager, owner: User, input: { title: string; body: string }): Promise<Note> {
+    const note = em.create(Note, { owner, title: checkTitle(input.title), body: checkBody(input.body) });
+    await em.flush();
+    return note;
+  }
+
+  /** A partial update: an absent or null field keeps its value. */
+  async update(em: EntityManager, owner: User, id: string, patch: NoteFields): Promise<Note> {
+    const note = await this.owned(em, owner, id);
+    const title = patch.title == null ? note.title : checkTitle(patch.title);
+    const body = patch.body == null ? note.body : checkBody(patch.body);
+    if (title !== note.title || body !== note.body) {
+      Object.assign(note, { title, body, updatedAt: new Date() });
+      await em.flush();
+    }
+    return note;
+  }
+
+  async delete(em: EntityManager, owner: User, id: string): Promise<void> {
+    em.remove(await this.owned(em, owner, id));
+    await em.flush();
+  }
+
+  private async owned(em: EntityManager, owner: User, id: string): Promise<Note> {
+    const note = await this.find(em, owner, id);
+    if (note === null) throw notFound("Note");
+    return note;
+  }
+}
+
+function checkTitle(raw: string): string {
+  const title = raw.trim();
+  if (title.length === 0) throw badUserInput("title", "Title must not be empty");
+  if (codePointLength(title) > MAX_TITLE_LENGTH) {
+    throw badUserInput("title", `Title must be at most ${MAX_TITLE_LENGTH} characters`);
+  }
+  return title;
+}
+
+function checkBody(body: string): string {
+  if (codePointLength(body) > MAX_BODY_LENGTH) {
+    throw badUserInput("body", `Body must be at most ${MAX_BODY_LENGTH} characters`);
+  }
+  return body;
+}
