@@ -4,6 +4,13 @@ import type { DatabaseConfig } from "./src/config";
 import { entities } from "./src/db/entities";
 import { migrationsList } from "./src/db/migrations";
 
+export interface OrmHooks {
+  /** Receives MikroORM's own messages (migrations). */
+  log?: (message: string) => void;
+  /** Receives each SQL statement run; for instrumentation and tests. */
+  onQuery?: (sql: string) => void;
+}
+
 interface SqliteConnection {
   exec(sql: string, callback: (error: Error | null) => void): void;
 }
@@ -13,12 +20,15 @@ interface SqliteConnection {
  * explicitly (not globbed from disk) so the compiled server and the tests
  * run exactly the same ones.
  */
-export function createOrmConfig(database: DatabaseConfig, log?: (message: string) => void): Options {
+export function createOrmConfig(database: DatabaseConfig, hooks: OrmHooks = {}): Options {
+  const { log, onQuery } = hooks;
   return defineConfig({
     dbName: database.path,
     // MikroORM's own messages (the migrator's) go to the app's JSON log, uncoloured.
     colors: false,
-    ...(log ? { logger: log } : {}),
+    // SQL is never logged (literals hold user data); it can only be observed through onQuery.
+    ...(onQuery ? { debug: ["query" as const] } : {}),
+    logger: (message: string) => (message.startsWith("[query]") ? onQuery?.(message) : log?.(message)),
     entities,
     extensions: [Migrator],
     migrations: {

@@ -27,6 +27,8 @@ declare module "fastify" {
 export interface BuildOptions {
   /** Where the JSON log goes; stdout by default. */
   logStream?: { write(line: string): void };
+  /** Sees every SQL statement (tests count queries with it). */
+  onQuery?: (sql: string) => void;
 }
 
 /** Request bodies above this get 413 before any parsing (BEHAVIOUR.md "Errors"). */
@@ -40,13 +42,20 @@ const BODY_LIMIT_BYTES = 64 * 1024;
 export async function buildApp(config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger: { ...loggerOptions(config.logLevel), ...(options.logStream ? { stream: options.logStream } : {}) },
-    trustProxy: config.trustProxy,
+    // A hop count n trusts the n nearest proxies (hop 0 is the socket's peer).
+    trustProxy:
+      typeof config.trustProxy === "number"
+        ? (_address, hop) => hop < (config.trustProxy as number)
+        : config.trustProxy,
     bodyLimit: BODY_LIMIT_BYTES,
   });
 
   closeConnectionsWhenStopping(app);
 
-  const orm = await openDatabase(config.database, { log: (message) => app.log.info(message) });
+  const orm = await openDatabase(config.database, {
+    log: (message) => app.log.info(message),
+    onQuery: options.onQuery,
+  });
   app.decorate("orm", orm);
   app.addHook("onClose", () => orm.close());
 

@@ -31,7 +31,12 @@ export interface Config {
   passwordMinLength: number;
   argon2: Argon2Cost;
   introspection: boolean;
-  trustProxy: boolean;
+  /**
+   * Which X-Forwarded-For hops to believe: false (none), a hop count, or the
+   * proxies' addresses/CIDRs. Never "all": the left-most entry is whatever the
+   * client wrote.
+   */
+  trustProxy: false | number | string[];
   logLevel: LogLevel;
 }
 
@@ -81,7 +86,14 @@ const envSchema = z.object({
   ARGON2_TIME_COST: int(1, 100).default(OWASP_ARGON2_MIN.timeCost),
   ARGON2_PARALLELISM: int(1, 64).default(1),
   GRAPHQL_INTROSPECTION: bool.optional(),
-  TRUST_PROXY: bool.default(false),
+  TRUST_PROXY: z
+    .string()
+    .regex(
+      /^(true|false|\d{1,2}|[0-9a-fA-F.:/]+(,\s*[0-9a-fA-F.:/]+)*)$/,
+      "must be true, false, a hop count or proxy addresses",
+    )
+    .default("false")
+    .transform(parseTrustProxy),
   LOG_LEVEL: z.enum(LOG_LEVELS, `must be one of ${LOG_LEVELS.join(", ")}`).default("info"),
 });
 
@@ -164,6 +176,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
       logLevel: e.LOG_LEVEL,
     },
   };
+}
+
+/** `true` is one hop: the usual single reverse proxy in front of the server. */
+function parseTrustProxy(value: string): false | number | string[] {
+  if (value === "false" || value === "0") return false;
+  if (value === "true") return 1;
+  if (/^\d+$/.test(value)) return Number(value);
+  return value.split(",").map((s) => s.trim());
 }
 
 function parseDatabaseUrl(url: string): DatabaseConfig {

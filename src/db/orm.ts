@@ -1,7 +1,7 @@
 import { chmodSync, closeSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 import { MikroORM } from "@mikro-orm/sqlite";
-import { createOrmConfig } from "../../mikro-orm.config";
+import { createOrmConfig, type OrmHooks } from "../../mikro-orm.config";
 import type { DatabaseConfig } from "../config";
 
 export type Orm = MikroORM;
@@ -9,14 +9,14 @@ export type Orm = MikroORM;
 /** Opens the database, creating its folder, and applies pending migrations. */
 export async function openDatabase(
   database: DatabaseConfig,
-  { migrate = true, log }: { migrate?: boolean; log?: (message: string) => void } = {},
+  { migrate = true, ...hooks }: { migrate?: boolean } & OrmHooks = {},
 ): Promise<Orm> {
   mkdirSync(dirname(database.path), { recursive: true });
   // The file holds password hashes: owner-only (ASVS 13.4, DR-06). Created before
   // SQLite opens it, because SQLite gives its -wal and -shm files the same mode.
   closeSync(openSync(database.path, "a", 0o600));
   chmodSync(database.path, 0o600);
-  const orm = await MikroORM.init(createOrmConfig(database, log));
+  const orm = await MikroORM.init(createOrmConfig(database, hooks));
   if (migrate) await orm.getMigrator().up();
   return orm;
 }

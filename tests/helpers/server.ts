@@ -23,6 +23,8 @@ export interface TestServer {
   dbPath: string;
   /** Every JSON log line the server wrote. */
   logs: string[];
+  /** Every SQL statement the server ran. */
+  queries: string[];
   sql<T = Record<string, unknown>>(query: string, params?: unknown[]): Promise<T[]>;
   close(): Promise<void>;
 }
@@ -35,7 +37,11 @@ export function tempDatabasePath(): string {
 export async function startServer(env: Record<string, string> = {}, dbPath = tempDatabasePath()): Promise<TestServer> {
   const { config } = loadConfig({ ...TEST_ENV, DATABASE_URL: `sqlite:${dbPath}`, ...env });
   const logs: string[] = [];
-  const app = await buildApp(config, { logStream: { write: (line) => void logs.push(line) } });
+  const queries: string[] = [];
+  const app = await buildApp(config, {
+    logStream: { write: (line) => void logs.push(line) },
+    onQuery: (sql) => void queries.push(sql),
+  });
   await app.listen({ host: "127.0.0.1", port: 0 });
   const address = app.server.address();
   if (address === null || typeof address === "string") throw new Error("no TCP address");
@@ -45,6 +51,7 @@ export async function startServer(env: Record<string, string> = {}, dbPath = tem
     config,
     dbPath,
     logs,
+    queries,
     sql: (query, params = []) => app.orm.em.getConnection().execute(query, params),
     close: () => app.close(),
   };

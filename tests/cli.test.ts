@@ -1,0 +1,97 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { cli } from "./helpers/cli";
+import { errorCode, gql, LOGOUT, me, REFRESH, register } from "./helpers/graphql";
+import { startServer, type TestServer } from "./helpers/server";
+
+let server: TestServer;
+beforeAll(async () => {
+  server = await startServer();
+});
+afterAll(() => server.close());
+
+describe("operator CLI (a separate process on the server's database while it runs)", () => {
+  it("prints help and exits 0 with --help; exits 2 on a usage error", async () => {
+    const help = await cli(server.dbPath, "--help");
+    expect(help.code).toBe(0);
+    for (const command of ["grant-role", "revoke-role", "list-users", "revoke-sessions", "prune"]) {
+      expect(help.stdout).toContain(command);
+    }
+    expect((await cli(server.dbPath)).code).toBe(2);
+    expect(await cli(server.dbPath, "frobnicate")).toMatchObject({ code: 2 });
+    const badRole = await cli(server.dbPath, "grant-role", "someone@example.com", "ROOT");
+    expect(badRole.code).toBe(2);
+    expect(badRole.stderr).toMatch(/unknown role "ROOT"; roles are USER, ADMIN/);
+    expect((await cli(server.dbPath, "grant-role")).code).toBe(2);
+  });
+
+  it("fails with exit 1 and a clear message for an unknown email", async () => {
+    const r = await cli(server.dbPath, "grant-role", "nobody@example.com", "ADMIN");
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/nobody@example\.com.*not found/);
+    expect(r.stderr).not.toMatch(/at .*\.js:\d+/);
+    expect((await cli(server.dbPath, "revoke-sessions", "nobody@example.com")).code).toBe(1);
+  });
+
+  it("refuses to revoke USER", async () => {
+    const user = await register(server.url);
+    const r = await cli(server.dbPath, "revoke-role", user.email, "USER");
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/Every user has USER/);
+  });
+
+  it("lists users with their roles and active sessions, also as JSON", async () => {
+    const user = await register(server.url);
+    const text = await cli(server.dbPath, "list-users");
+    expect(text.code).toBe(0);
+    expect(text.stdout).toContain(user.email);
+    const rows = JSON.parse((await cli(server.dbPath, "list-users", "--json")).stdout) as Array<
+      Record<string, unknown>
+    >;
+    expect(rows.find((r) => r.email === user.email)).toMatchObject({
+      id: user.user.id,
+      roles: ["USER"],
+      activeSessions: 1,
+    });
+    expect(JSON.stringify(rows)).not.toContain("argon2");
+  });
+
+  it("revoke-sessions signs a user out everywhere at once", async () => {
+    const user = await register(server.url);
+    const bystander = await register(server.url);
+    const r = await cli(server.dbPath, "revoke-sessions", user.email.toUpperCase());
+    expect(r).toMatchObject({ code: 0 });
+    expect(r.stdout).toMatch(/ended 1 session/);
+    expect((await me(server.url, user.accessToken)).body.errors?.[0]?.extensions?.reason).toBe("REVOKED");
+    expect(errorCode(await gql(server.url, REFRESH, { token: user.refreshToken }))).toBe("INVALID_REFRESH_TOKEN");
+    expect((await me(server.url, bystander.accessToken)).body.data?.me.id).toBe(bystander.user.id);
+  });
+
+  it("prune deletes dead sessions and unused expired tokens, and active sessions keep working", async () => {
+    const live = await register(server.url);
+    const rotated = (await gql(server.url, REFRESH, { token: live.refreshToken })).body.data!.refreshToken;
+    const ended = await register(server.url);
+    await gql(server.url, LOGOUT, { token: ended.refreshToken });
+    // Age the ended session and plant an unused refresh token that expired long ago.
+    const old = new Date(Date.now() - 30 * 86_400_000);
+    await server.sql("update sessions set ended_at = ? where user_id = ?", [old, ended.user.id]);
+    const [liveSession] = await server.sql<{ id: string }>("select id from sessions where user_id = ?", [live.user.id]);
+    await server.sql(
+      "insert into refresh_tokens (id, session_id, token_hash, parent_id, created_at, expires_at, used_at) values (?, ?, ?, null, ?, ?, null)",
+      ["11111111-1111-4111-8111-111111111111", liveSession!.id, "stale-token-hash", old, old],
+    );
+
+    const r = await cli(server.dbPath, "prune");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/deleted 1 session\(s\) and 2 refresh token\(s\)/);
+    expect(await server.sql("select id from sessions where user_id = ?", [ended.user.id])).toHaveLength(0);
+    expect(await server.sql("select id from refresh_tokens where token_hash = ?", ["stale-token-hash"])).toHaveLength(
+      0,
+    );
+
+    // The live session: access token, newest refresh token, and reuse detection (its used token is kept).
+    expect((await me(server.url, rotated.accessToken)).body.data?.me.id).toBe(live.user.id);
+    const next = await gql(server.url, REFRESH, { token: rotated.refreshToken });
+    expect(next.body.errors).toBeUndefined();
+    expect(errorCode(await gql(server.url, REFRESH, { token: live.refreshToken }))).toBe("REFRESH_TOKEN_REUSED");
+  });
+});
