@@ -6,15 +6,17 @@ import {
 } from "@apollo/server/plugin/disabled";
 import { ApolloServerPluginLandingPageLocalDefault } from "@apollo/server/plugin/landingPage/default";
 import { fastifyApolloDrainPlugin, fastifyApolloHandler } from "@as-integrations/fastify";
-import Fastify, { type FastifyInstance } from "fastify";
+import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
 import type { Config } from "./config";
 import { type Orm, openDatabase } from "./db/orm";
 import { createContext, type GraphQLContext } from "./graphql/context";
 import { createFormatError } from "./graphql/format-error";
+import { LIMITS, validationRules } from "./graphql/limits";
 import { buildGraphQLSchema } from "./graphql/schema";
 import { closeConnectionsWhenStopping } from "./http/graceful-close";
 import { registerHealthRoutes } from "./http/health";
 import { loggerOptions } from "./http/logger";
+import { registerHttpSecurity } from "./http/security";
 import { createServices } from "./services";
 
 declare module "fastify" {
@@ -51,6 +53,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   });
 
   closeConnectionsWhenStopping(app);
+  await registerHttpSecurity(app, config);
 
   const orm = await openDatabase(config.database, {
     log: (message) => app.log.info(message),
@@ -59,9 +62,14 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   app.decorate("orm", orm);
   app.addHook("onClose", () => orm.close());
 
-  const services = await createServices(config);
+  const services = await createServices(config, (event) => {
+    const warn = event.event === "refresh_token_reused" || event.event === "login_throttled";
+    app.log[warn ? "warn" : "info"](event, `auth event: ${event.event}`);
+  });
   const apollo = new ApolloServer<GraphQLContext>({
     schema: await buildGraphQLSchema(),
+    validationRules,
+    parseOptions: { maxTokens: LIMITS.maxTokens },
     introspection: config.introspection,
     includeStacktraceInErrorResponses: false,
     // No "Did you mean …?" hints that map the schema for an attacker.
@@ -83,6 +91,19 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   app.route({
     url: "/graphql",
     method: ["GET", "POST", "OPTIONS"],
+    exposeHeadRoute: false,
+    preValidation: async (request, reply) => {
+      if (documentLength(request) > LIMITS.maxDocumentLength) {
+        return reply.code(400).send({
+          errors: [
+            {
+              message: `The GraphQL document is longer than ${LIMITS.maxDocumentLength} characters`,
+              extensions: { code: "BAD_REQUEST" },
+            },
+          ],
+        });
+      }
+    },
     // RFC 6749 §5.1: responses with tokens must not be stored by any cache.
     onSend: async (_request, reply, payload) => {
       reply.header("cache-control", "no-store").header("pragma", "no-cache");
@@ -92,6 +113,19 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       context: async (request) => createContext(request, orm.em.fork(), services),
     }),
   });
+  // Only GET, POST and OPTIONS mean anything here (no TRACE, no PUT, …).
+  app.route({
+    url: "/graphql",
+    method: ["PUT", "PATCH", "DELETE", "HEAD", "TRACE"],
+    handler: async (_request, reply) => reply.code(405).header("allow", "GET, POST, OPTIONS").send(),
+  });
   registerHealthRoutes(app, orm);
   return app;
+}
+
+/** The `query` of a POST body or of a GET query string, as sent. */
+function documentLength(request: FastifyRequest): number {
+  const source = request.method === "GET" ? request.query : request.body;
+  const query = source && typeof source === "object" ? (source as { query?: unknown }).query : undefined;
+  return typeof query === "string" ? query.length : 0;
 }

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { dirname, resolve } from "node:path";
 import { z } from "zod";
 
@@ -30,6 +31,12 @@ export interface Config {
   refreshReuseGrace: number;
   passwordMinLength: number;
   argon2: Argon2Cost;
+  hashing: HashingLimits;
+  loginThrottle: { maxFailures: number; windowSeconds: number };
+  /** register + login + refreshToken + changePassword per client address per minute. */
+  authRateLimitPerMinute: number;
+  /** Origins allowed to call the API from a browser; empty: no cross-origin access. */
+  corsOrigins: string[];
   introspection: boolean;
   /**
    * Which X-Forwarded-For hops to believe: false (none), a hop count, or the
@@ -45,6 +52,12 @@ export interface Argon2Cost {
   memoryCost: number;
   timeCost: number;
   parallelism: number;
+}
+export interface HashingLimits {
+  /** argon2 operations running at once; each holds memoryCost KiB and a libuv thread. */
+  maxConcurrent: number;
+  /** Operations waiting for a slot; beyond it register/login answer RATE_LIMITED. */
+  maxQueued: number;
 }
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -85,6 +98,24 @@ const envSchema = z.object({
   ARGON2_MEMORY_KIB: int(1024, 4 * 1024 * 1024).default(OWASP_ARGON2_MIN.memoryCost),
   ARGON2_TIME_COST: int(1, 100).default(OWASP_ARGON2_MIN.timeCost),
   ARGON2_PARALLELISM: int(1, 64).default(1),
+  LOGIN_MAX_FAILURES: int(1, 1000).default(5),
+  LOGIN_LOCKOUT_SECONDS: int(1, 86400).default(900),
+  AUTH_RATE_LIMIT_PER_MINUTE: int(1, 1_000_000).default(30),
+  CORS_ORIGINS: z
+    .string()
+    .transform((v) =>
+      v
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean),
+    )
+    .pipe(
+      z.array(z.url({ protocol: /^https?$/, error: "must be comma-separated origins like https://app.example.com" })),
+    )
+    .default([]),
+  HASH_MAX_CONCURRENT: int(1, 256).optional(),
+  HASH_MAX_QUEUED: int(0, 100_000).default(100),
+  UV_THREADPOOL_SIZE: int(1, 1024).default(4),
   GRAPHQL_INTROSPECTION: bool.optional(),
   TRUST_PROXY: z
     .string()
@@ -171,6 +202,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
       refreshReuseGrace: e.REFRESH_REUSE_GRACE,
       passwordMinLength: e.PASSWORD_MIN_LENGTH,
       argon2: { memoryCost: e.ARGON2_MEMORY_KIB, timeCost: e.ARGON2_TIME_COST, parallelism: e.ARGON2_PARALLELISM },
+      hashing: {
+        // argon2 and the SQLite driver share libuv's thread pool: leave it at least one
+        // thread for queries so `me` keeps answering during a login storm, and do not run
+        // more hashes than there are cores to run them.
+        maxConcurrent: e.HASH_MAX_CONCURRENT ?? Math.max(1, Math.min(availableParallelism(), e.UV_THREADPOOL_SIZE - 1)),
+        maxQueued: e.HASH_MAX_QUEUED,
+      },
+      loginThrottle: { maxFailures: e.LOGIN_MAX_FAILURES, windowSeconds: e.LOGIN_LOCKOUT_SECONDS },
+      authRateLimitPerMinute: e.AUTH_RATE_LIMIT_PER_MINUTE,
+      corsOrigins: e.CORS_ORIGINS.map((origin) => new URL(origin).origin),
       introspection: e.GRAPHQL_INTROSPECTION ?? !production,
       trustProxy: e.TRUST_PROXY,
       logLevel: e.LOG_LEVEL,

@@ -61,4 +61,10 @@ export const refreshTokenReused = () =>
     "This refresh token was already used; the session has been ended for safety. Sign in again",
   );
 
+/** Throttled; `retryAfter` is whole seconds to wait, at least 1. */
+export const rateLimited = (retryAfterSeconds: number) =>
+  new AppError("RATE_LIMITED", "Too many attempts; try again later", {
+    retryAfter: Math.max(1, Math.ceil(retryAfterSeconds)),
+  });
+
 export const notFound = (what: string) => new AppError("NOT_FOUND", `${what} not found`);

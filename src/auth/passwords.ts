@@ -1,6 +1,7 @@
 import * as argon2 from "argon2";
-import type { Argon2Cost } from "../config";
+import type { Argon2Cost, HashingLimits } from "../config";
 import { badUserInput } from "../errors";
+import { HashingQueue } from "./hashing-queue";
 import { blocklistReason } from "./password-blocklist";
 
 /** NIST SP 800-63B-4 asks for at least 64; a cap bounds the hashing cost. */
@@ -56,25 +57,30 @@ export class PasswordHasher {
   private constructor(
     private readonly options: argon2.HashOptions & { type: typeof argon2.argon2id },
     private readonly dummyHash: string,
+    private readonly queue: HashingQueue,
   ) {}
 
-  static async create(cost: Argon2Cost): Promise<PasswordHasher> {
+  static async create(cost: Argon2Cost, limits: HashingLimits): Promise<PasswordHasher> {
     const options = { type: argon2.argon2id as typeof argon2.argon2id, ...cost };
     const dummy = await argon2.hash("dummy password that never matches anything", options);
-    return new PasswordHasher(options, dummy);
+    return new PasswordHasher(options, dummy, new HashingQueue(limits.maxConcurrent, limits.maxQueued));
   }
 
+  /** RATE_LIMITED when too many hashes are already waiting. */
   hash(password: string): Promise<string> {
-    return argon2.hash(password, this.options);
+    return this.queue.run(() => argon2.hash(password, this.options));
   }
 
-  async verify(hash: string, password: string): Promise<boolean> {
-    try {
-      return await argon2.verify(hash, password);
-    } catch {
-      // A malformed stored hash is a failed verification, never a 500.
-      return false;
-    }
+  /** RATE_LIMITED when too many hashes are already waiting. */
+  verify(hash: string, password: string): Promise<boolean> {
+    return this.queue.run(async () => {
+      try {
+        return await argon2.verify(hash, password);
+      } catch {
+        // A malformed stored hash is a failed verification, never a 500.
+        return false;
+      }
+    });
   }
 
   /** Spends the time of one verification and always fails. */

@@ -3,6 +3,7 @@ import { RefreshToken, Session, type SessionEndReason, type User } from "../db/e
 import { isUuid } from "../db/ids";
 import { invalidRefreshToken, notFound, refreshTokenReused } from "../errors";
 import type { AccessTokens } from "./access-tokens";
+import type { AuthEventSink } from "./events";
 import { generateRefreshToken, hashRefreshToken, looksLikeRefreshToken } from "./refresh-tokens";
 
 export interface ClientInfo {
@@ -44,6 +45,7 @@ export class Sessions {
   constructor(
     private readonly accessTokens: AccessTokens,
     private readonly policy: SessionPolicy,
+    private readonly events: AuthEventSink,
   ) {}
 
   /**
@@ -66,7 +68,7 @@ export class Sessions {
    * Exchanges a refresh token for a new pair. Read, check and write happen in
    * one transaction, so concurrent calls with one token see each other's use.
    */
-  async rotate(em: EntityManager, presented: string, now = new Date()): Promise<IssuedTokens> {
+  async rotate(em: EntityManager, presented: string, client: ClientInfo, now = new Date()): Promise<IssuedTokens> {
     if (!looksLikeRefreshToken(presented)) throw invalidRefreshToken();
     const tokenHash = hashRefreshToken(presented);
 
@@ -87,11 +89,23 @@ export class Sessions {
     });
 
     switch (outcome.kind) {
-      case "rotated":
+      case "rotated": {
+        const { user, session } = outcome.tokens;
+        this.events({ event: "refresh", outcome: "success", userId: user.id, sessionId: session.id, ip: client.ip });
         return outcome.tokens;
+      }
       case "reused":
+        this.events({
+          event: "refresh_token_reused",
+          outcome: "failure",
+          reason: "SESSION_ENDED",
+          userId: outcome.session.user.id,
+          sessionId: outcome.session.id,
+          ip: client.ip,
+        });
         throw refreshTokenReused();
       case "invalid":
+        this.events({ event: "refresh", outcome: "failure", reason: "INVALID_REFRESH_TOKEN", ip: client.ip });
         throw invalidRefreshToken();
     }
   }
@@ -101,13 +115,25 @@ export class Sessions {
    * server issued (its session may already have ended); an unknown token is
    * an error so a client learns its token is garbage.
    */
-  async endByRefreshToken(em: EntityManager, presented: string, now = new Date()): Promise<Session> {
+  async endByRefreshToken(
+    em: EntityManager,
+    presented: string,
+    client: ClientInfo,
+    now = new Date(),
+  ): Promise<Session> {
     if (!looksLikeRefreshToken(presented)) throw invalidRefreshToken();
     const token = await em.findOne(RefreshToken, { tokenHash: hashRefreshToken(presented) }, { populate: ["session"] });
     if (token === null) throw invalidRefreshToken();
     if (token.session.endedAt === null) {
       this.endSession(token.session, "LOGOUT", now);
       await em.flush();
+      this.events({
+        event: "logout",
+        outcome: "success",
+        userId: token.session.user.id,
+        sessionId: token.session.id,
+        ip: client.ip,
+      });
     }
     return token.session;
   }
@@ -147,13 +173,27 @@ export class Sessions {
     return em.nativeUpdate(Session, where, { endedAt: now, endReason: reason });
   }
 
+  /** Signs the user out everywhere, this session too. */
+  async logoutAll(em: EntityManager, userId: string, client: ClientInfo): Promise<number> {
+    const ended = await this.endAll(em, userId, "LOGOUT_ALL");
+    this.events({ event: "logout_all", outcome: "success", userId, ip: client.ip });
+    return ended;
+  }
+
   /** Ends one of the user's sessions; someone else's or an unknown id is NOT_FOUND, never FORBIDDEN. */
-  async revoke(em: EntityManager, userId: string, sessionId: string, now = new Date()): Promise<void> {
+  async revoke(
+    em: EntityManager,
+    userId: string,
+    sessionId: string,
+    client: ClientInfo,
+    now = new Date(),
+  ): Promise<void> {
     const session = isUuid(sessionId) ? await em.findOne(Session, { id: sessionId, user: userId }) : null;
     if (session === null) throw notFound("Session");
     if (session.endedAt === null) {
       this.endSession(session, "REVOKED", now);
       await em.flush();
+      this.events({ event: "session_revoked", outcome: "success", userId, sessionId, ip: client.ip });
     }
   }
 

@@ -10,6 +10,8 @@ import type { LogLevel } from "../config";
 export function loggerOptions(level: LogLevel): FastifyLoggerOptions & Record<string, unknown> {
   return {
     level,
+    // ISO-8601 UTC, as audit records need a readable time (ASVS 16.2.2).
+    timestamp: () => `,"time":"${new Date().toISOString()}"`,
     redact: {
       paths: [
         "req.headers.authorization",

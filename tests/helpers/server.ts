@@ -8,12 +8,18 @@ import { type Config, loadConfig } from "../../src/config";
 /** K of the security checklist: the HS256 key of the test environment, for forging tokens. */
 export const TEST_JWT_SECRET = "test-only-hs256-key-0123456789abcdefghijklmnop";
 
-/** Cheap argon2 so a suite of hundreds of hashes stays fast; production refuses these. */
+/**
+ * Cheap argon2 so a suite of hundreds of hashes stays fast (production refuses
+ * these), and abuse limits out of the way: every test client is 127.0.0.1.
+ * The abuse tests set small limits explicitly.
+ */
 export const TEST_ENV: Record<string, string> = {
   JWT_SECRET: TEST_JWT_SECRET,
   ARGON2_MEMORY_KIB: "1024",
   ARGON2_TIME_COST: "1",
   LOG_LEVEL: "info",
+  AUTH_RATE_LIMIT_PER_MINUTE: "100000",
+  LOGIN_MAX_FAILURES: "1000",
 };
 
 export interface TestServer {

@@ -1,12 +1,14 @@
-import { Arg, Ctx, Mutation, Resolver } from "type-graphql";
+import { Arg, Ctx, Mutation, Resolver, UseMiddleware } from "type-graphql";
 import { invalidRefreshToken } from "../../errors";
 import type { GraphQLContext } from "../context";
+import { AuthRateLimit } from "../limits";
 import { AuthPayload } from "../types/auth-payload";
 import { LoginInput, RegisterInput } from "../types/inputs";
 
 /** Signing in, refreshing and signing out: the operations that need no access token. */
 @Resolver()
 export class AuthResolver {
+  @UseMiddleware(AuthRateLimit)
   @Mutation(() => AuthPayload, { description: "Creates an account and signs it in (a new session)." })
   async register(
     @Arg("input", () => RegisterInput) input: RegisterInput,
@@ -15,6 +17,7 @@ export class AuthResolver {
     return AuthPayload.from(await services.accounts.register(em, input, client));
   }
 
+  @UseMiddleware(AuthRateLimit)
   @Mutation(() => AuthPayload, { description: "Signs in with email and password (a new session)." })
   async login(
     @Arg("input", () => LoginInput) input: LoginInput,
@@ -23,25 +26,26 @@ export class AuthResolver {
     return AuthPayload.from(await services.accounts.login(em, input, client));
   }
 
+  @UseMiddleware(AuthRateLimit)
   @Mutation(() => AuthPayload, {
     description:
       "Rotates a refresh token: returns a new access token and a new refresh token for the same session. The argument may be omitted when the refresh token travels in the httpOnly cookie.",
   })
   async refreshToken(
     @Arg("refreshToken", () => String, { nullable: true }) refreshToken: string | null | undefined,
-    @Ctx() { em, services }: GraphQLContext,
+    @Ctx() { em, services, client }: GraphQLContext,
   ): Promise<AuthPayload> {
     if (!refreshToken) throw invalidRefreshToken();
-    return AuthPayload.from(await services.sessions.rotate(em, refreshToken));
+    return AuthPayload.from(await services.sessions.rotate(em, refreshToken, client));
   }
 
   @Mutation(() => Boolean, { description: "Ends the session that the refresh token belongs to. Idempotent." })
   async logout(
     @Arg("refreshToken", () => String, { nullable: true }) refreshToken: string | null | undefined,
-    @Ctx() { em, services }: GraphQLContext,
+    @Ctx() { em, services, client }: GraphQLContext,
   ): Promise<boolean> {
     if (!refreshToken) throw invalidRefreshToken();
-    await services.sessions.endByRefreshToken(em, refreshToken);
+    await services.sessions.endByRefreshToken(em, refreshToken, client);
     return true;
   }
 }

@@ -1,6 +1,7 @@
-import { Arg, Authorized, Ctx, ID, Int, Mutation, Query, Resolver } from "type-graphql";
+import { Arg, Authorized, Ctx, ID, Int, Mutation, Query, Resolver, UseMiddleware } from "type-graphql";
 import { CurrentViewer } from "../auth-checker";
 import type { GraphQLContext, Viewer } from "../context";
+import { AuthRateLimit } from "../limits";
 import { AuthPayload } from "../types/auth-payload";
 import { ChangePasswordInput } from "../types/inputs";
 import { Session } from "../types/session";
@@ -17,8 +18,8 @@ export class SessionResolver {
 
   @Authorized()
   @Mutation(() => Int, { description: "Ends every session of the signed-in user; returns how many ended." })
-  logoutAll(@CurrentViewer() viewer: Viewer, @Ctx() { em, services }: GraphQLContext): Promise<number> {
-    return services.sessions.endAll(em, viewer.user.id, "LOGOUT_ALL");
+  logoutAll(@CurrentViewer() viewer: Viewer, @Ctx() { em, services, client }: GraphQLContext): Promise<number> {
+    return services.sessions.logoutAll(em, viewer.user.id, client);
   }
 
   @Authorized()
@@ -26,13 +27,14 @@ export class SessionResolver {
   async revokeSession(
     @Arg("id", () => ID) id: string,
     @CurrentViewer() viewer: Viewer,
-    @Ctx() { em, services }: GraphQLContext,
+    @Ctx() { em, services, client }: GraphQLContext,
   ): Promise<boolean> {
-    await services.sessions.revoke(em, viewer.user.id, id);
+    await services.sessions.revoke(em, viewer.user.id, id, client);
     return true;
   }
 
   @Authorized()
+  @UseMiddleware(AuthRateLimit)
   @Mutation(() => AuthPayload, {
     description:
       "Changes the password, ends every other session of the user, and returns fresh tokens for the current one.",
@@ -40,8 +42,8 @@ export class SessionResolver {
   async changePassword(
     @Arg("input", () => ChangePasswordInput) input: ChangePasswordInput,
     @CurrentViewer() viewer: Viewer,
-    @Ctx() { em, services }: GraphQLContext,
+    @Ctx() { em, services, client }: GraphQLContext,
   ): Promise<AuthPayload> {
-    return AuthPayload.from(await services.accounts.changePassword(em, viewer.session, input));
+    return AuthPayload.from(await services.accounts.changePassword(em, viewer.session, input, client));
   }
 }

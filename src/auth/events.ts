@@ -1,0 +1,29 @@
+/**
+ * Security events, as structured records (OWASP ASVS 16.3, Logging CS): what
+ * happened, to which user id (never an email, password or token), from which
+ * address, with what outcome. The sink decides where they go (the JSON log).
+ */
+export type AuthEventName =
+  | "register"
+  | "login"
+  | "login_throttled"
+  | "refresh"
+  | "refresh_token_reused"
+  | "logout"
+  | "logout_all"
+  | "session_revoked"
+  | "password_changed";
+
+export interface AuthEvent {
+  event: AuthEventName;
+  outcome: "success" | "failure";
+  userId?: string;
+  sessionId?: string;
+  ip?: string | null;
+  /** Machine-readable cause of a failure, e.g. UNKNOWN_EMAIL, WRONG_PASSWORD. */
+  reason?: string;
+}
+
+export type AuthEventSink = (event: AuthEvent) => void;
+
+export const ignoreEvents: AuthEventSink = () => {};

@@ -1,0 +1,24 @@
+import { randomUUID } from "node:crypto";
+import { Entity, Index, PrimaryKey, Property } from "@mikro-orm/core";
+
+/**
+ * One failed login, for throttling. Kept in the database so the count survives
+ * restarts and is shared by every instance. The email is stored as a hash:
+ * failures for addresses that have no account are counted too.
+ */
+@Entity({ tableName: "login_failures" })
+@Index({ properties: ["emailHash", "failedAt"] })
+@Index({ properties: ["emailHash", "ip", "failedAt"] })
+export class LoginFailure {
+  @PrimaryKey({ type: "uuid" })
+  id: string = randomUUID();
+
+  @Property({ type: "string", length: 64 })
+  emailHash!: string;
+
+  @Property({ type: "string", length: 64 })
+  ip!: string;
+
+  @Property({ type: "datetime" })
+  failedAt!: Date;
+}

@@ -1,0 +1,76 @@
+import { maxAliasesRule } from "@escape.tech/graphql-armor-max-aliases";
+import { maxDepthRule } from "@escape.tech/graphql-armor-max-depth";
+import { maxDirectivesRule } from "@escape.tech/graphql-armor-max-directives";
+import {
+  type ASTVisitor,
+  type FieldNode,
+  GraphQLError,
+  Kind,
+  type SelectionSetNode,
+  type ValidationContext,
+  type ValidationRule,
+} from "graphql";
+import type { MiddlewareFn } from "type-graphql";
+import type { GraphQLContext } from "./context";
+
+/** The limits of BEHAVIOUR.md "Limits and abuse", checked before any resolver runs. */
+export const LIMITS = {
+  maxDepth: 10,
+  maxAliases: 20,
+  maxDirectives: 20,
+  /** graphql-js stops parsing past this many tokens (Apollo's parseOptions). */
+  maxTokens: 2_000,
+  /** Characters in the document; checked before parsing. */
+  maxDocumentLength: 10_000,
+} as const;
+
+/** The operations that hash a password or rotate a token: one per request at most. */
+export const CREDENTIAL_OPERATIONS = new Set(["register", "login", "refreshToken", "changePassword"]);
+
+/**
+ * Rejects a document asking for more than one credential operation (aliases
+ * count): 1000 aliased `login`s in one request must cost one attempt's worth
+ * of work, not a thousand (OWASP GraphQL CS, batching attacks).
+ */
+export const oneCredentialOperation: ValidationRule = (context: ValidationContext): ASTVisitor => ({
+  OperationDefinition(operation) {
+    const fields = rootFields(context, operation.selectionSet, new Set());
+    const credential = fields.filter((field) => CREDENTIAL_OPERATIONS.has(field.name.value));
+    if (credential.length > 1) {
+      context.reportError(
+        new GraphQLError("An operation may contain at most one of register, login, refreshToken and changePassword", {
+          nodes: credential,
+        }),
+      );
+    }
+  },
+});
+
+/** Root fields of an operation, through inline fragments and fragment spreads. */
+function rootFields(context: ValidationContext, selectionSet: SelectionSetNode, seen: Set<string>): FieldNode[] {
+  return selectionSet.selections.flatMap((selection) => {
+    if (selection.kind === Kind.FIELD) return [selection];
+    if (selection.kind === Kind.INLINE_FRAGMENT) return rootFields(context, selection.selectionSet, seen);
+    const name = selection.name.value;
+    const fragment = context.getFragment(name);
+    if (!fragment || seen.has(name)) return [];
+    seen.add(name);
+    return rootFields(context, fragment.selectionSet, seen);
+  });
+}
+
+export const validationRules: ValidationRule[] = [
+  maxDepthRule({ n: LIMITS.maxDepth, ignoreIntrospection: true, exposeLimits: true }),
+  maxAliasesRule({ n: LIMITS.maxAliases, exposeLimits: true }),
+  maxDirectivesRule({ n: LIMITS.maxDirectives, exposeLimits: true }),
+  oneCredentialOperation,
+];
+
+/**
+ * AUTH_RATE_LIMIT_PER_MINUTE per client address, for the credential
+ * operations. Counted per resolver execution, in the shared database.
+ */
+export const AuthRateLimit: MiddlewareFn<GraphQLContext> = async ({ context }, next) => {
+  await context.services.authRateLimiter.hit(context.em, `auth:${context.client.ip ?? "unknown"}`);
+  return next();
+};

@@ -1,0 +1,32 @@
+import cors from "@fastify/cors";
+import helmet from "@fastify/helmet";
+import type { FastifyInstance } from "fastify";
+
+/**
+ * HTTP hardening in one place:
+ * - helmet: `X-Content-Type-Options: nosniff`, HSTS, framing and referrer rules.
+ *   Outside production the CSP stays off, because the Sandbox page loads from
+ *   Apollo's CDN. In production nothing here serves HTML, so `default-src 'none'`.
+ * - CORS: only the origins listed in CORS_ORIGINS, never reflected blindly and
+ *   never `*` (ASVS 3.4.2). With no list, browsers get no cross-origin access.
+ */
+export async function registerHttpSecurity(
+  app: FastifyInstance,
+  { production, corsOrigins }: { production: boolean; corsOrigins: string[] },
+): Promise<void> {
+  await app.register(helmet, {
+    contentSecurityPolicy: production
+      ? { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } }
+      : false,
+    crossOriginEmbedderPolicy: false,
+    // One year (ASVS 3.4.1); only browsers on HTTPS honour it.
+    strictTransportSecurity: { maxAge: 31_536_000, includeSubDomains: true },
+  });
+  await app.register(cors, {
+    origin: corsOrigins.length > 0 ? corsOrigins : false,
+    credentials: corsOrigins.length > 0,
+    methods: ["GET", "POST", "OPTIONS"],
+    allowedHeaders: ["content-type", "authorization", "apollo-require-preflight", "x-apollo-operation-name"],
+    maxAge: 600,
+  });
+}
