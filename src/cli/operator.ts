@@ -19,7 +19,7 @@ Commands:
   revoke-sessions <email>         end every session of a user (signs them out everywhere)
   prune [--older-than-days N]     delete sessions that ended or expired more than N days ago
                                   (default 7) and unused expired refresh tokens; live sessions
-                                  keep working
+                                  keep working; also expired login-throttle and rate-limit state
 
 Exit codes: 0 done, 1 failed (unknown email, database error), 2 usage error.`;
 
@@ -66,7 +66,12 @@ const commands: Record<string, (run: Invocation) => Promise<string>> = {
   },
   prune: async ({ em, services, olderThanDays }) => {
     const removed = await services.sessions.prune(em, olderThanDays);
-    return `deleted ${removed.sessions} session(s) and ${removed.refreshTokens} refresh token(s) no longer usable for ${olderThanDays}+ day(s)`;
+    const failures = await services.loginThrottle.prune(em);
+    const counters = await services.authRateLimiter.prune(em);
+    return [
+      `deleted ${removed.sessions} session(s) and ${removed.refreshTokens} refresh token(s) no longer usable for ${olderThanDays}+ day(s)`,
+      `deleted ${failures} login failure(s) and ${counters} rate-limit counter(s) outside their window`,
+    ].join("\n");
   },
 };
 

@@ -59,10 +59,21 @@ function rootFields(context: ValidationContext, selectionSet: SelectionSetNode, 
   });
 }
 
+/**
+ * graphql-armor rules throw by default (envelop's style); in graphql-js
+ * validation that would be a 500. Reported instead, they become the usual
+ * 400 GRAPHQL_VALIDATION_FAILED, as graphql-armor's own Apollo plugin does.
+ */
+const reportInstead = {
+  exposeLimits: true,
+  propagateOnRejection: false,
+  onReject: [(context: ValidationContext | null, error: GraphQLError) => context?.reportError(error)],
+};
+
 export const validationRules: ValidationRule[] = [
-  maxDepthRule({ n: LIMITS.maxDepth, ignoreIntrospection: true, exposeLimits: true }),
-  maxAliasesRule({ n: LIMITS.maxAliases, exposeLimits: true }),
-  maxDirectivesRule({ n: LIMITS.maxDirectives, exposeLimits: true }),
+  maxDepthRule({ n: LIMITS.maxDepth, ignoreIntrospection: true, ...reportInstead }),
+  maxAliasesRule({ n: LIMITS.maxAliases, ...reportInstead }),
+  maxDirectivesRule({ n: LIMITS.maxDirectives, ...reportInstead }),
   oneCredentialOperation,
 ];
 

@@ -22,11 +22,20 @@ export async function registerHttpSecurity(
     // One year (ASVS 3.4.1); only browsers on HTTPS honour it.
     strictTransportSecurity: { maxAge: 31_536_000, includeSubDomains: true },
   });
-  await app.register(cors, {
-    origin: corsOrigins.length > 0 ? corsOrigins : false,
-    credentials: corsOrigins.length > 0,
+  const allowed = new Set(corsOrigins);
+  const listed = {
+    origin: true, // echo the origin: it is one of ours
+    credentials: true,
     methods: ["GET", "POST", "OPTIONS"],
     allowedHeaders: ["content-type", "authorization", "apollo-require-preflight", "x-apollo-operation-name"],
     maxAge: 600,
+  };
+  // Decided per request, so an origin not on the list gets no CORS header at all
+  // (not even Allow-Credentials).
+  await app.register(cors, {
+    delegator: (request, callback) => {
+      const origin = request.headers.origin;
+      callback(null, origin !== undefined && allowed.has(origin) ? listed : { origin: false });
+    },
   });
 }

@@ -1,0 +1,354 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  errorCode,
+  type GraphQLResponse,
+  gql,
+  LOGIN,
+  ME,
+  me,
+  newCredentials,
+  REFRESH,
+  REGISTER,
+  register,
+} from "./helpers/graphql";
+import { startServer, type TestServer } from "./helpers/server";
+
+const login = (server: TestServer, email: string, password: string, headers: Record<string, string> = {}) =>
+  gql(server.url, LOGIN, { email, password }, { headers });
+const extensions = (r: GraphQLResponse) => r.body.errors?.[0]?.extensions;
+const WRONG = "definitely the wrong password";
+
+describe("login throttling (LOGIN_MAX_FAILURES=3, LOGIN_LOCKOUT_SECONDS=2)", () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startServer({ LOGIN_MAX_FAILURES: "3", LOGIN_LOCKOUT_SECONDS: "2", TRUST_PROXY: "true" });
+  });
+  afterAll(() => server.close());
+
+  it("locks an email for an address after 3 failures, refuses even the right password, then lets it in after the window", async () => {
+    const user = await register(server.url);
+    for (let i = 0; i < 3; i++) expect(errorCode(await login(server, user.email, WRONG))).toBe("INVALID_CREDENTIALS");
+    const locked = await login(server, user.email, user.password);
+    expect(locked.status).toBe(200);
+    expect(locked.body.data ?? null).toBeNull();
+    expect(extensions(locked)).toMatchObject({ code: "RATE_LIMITED" });
+    expect(extensions(locked)?.retryAfter).toBeGreaterThanOrEqual(1);
+    expect(extensions(locked)?.retryAfter).toBeLessThanOrEqual(2);
+    expect(locked.text).not.toMatch(/accessToken"\s*:\s*"/);
+
+    // Other emails from the same address are unaffected.
+    const other = await register(server.url);
+    expect(errorCode(await login(server, other.email, other.password))).toBeUndefined();
+
+    await sleep(2_100);
+    expect(errorCode(await login(server, user.email, user.password))).toBeUndefined();
+  });
+
+  it("resets the count on success", async () => {
+    const user = await register(server.url);
+    for (let i = 0; i < 2; i++) await login(server, user.email, WRONG);
+    expect(errorCode(await login(server, user.email, user.password))).toBeUndefined();
+    for (let i = 0; i < 2; i++) expect(errorCode(await login(server, user.email, WRONG))).toBe("INVALID_CREDENTIALS");
+    expect(errorCode(await login(server, user.email, user.password))).toBeUndefined();
+  });
+
+  it("behaves identically for an email that has no account", async () => {
+    const known = await register(server.url);
+    const unknown = newCredentials("ghost").email;
+    const trace = async (email: string) => {
+      const out: unknown[] = [];
+      for (let i = 0; i < 5; i++) {
+        const r = await login(server, email, WRONG);
+        out.push({ status: r.status, message: r.body.errors?.[0]?.message, code: errorCode(r) });
+      }
+      return out;
+    };
+    const [a, b] = [await trace(known.email), await trace(unknown)];
+    expect(a).toEqual(b);
+    expect(a.map((x) => (x as { code: string }).code)).toEqual([
+      "INVALID_CREDENTIALS",
+      "INVALID_CREDENTIALS",
+      "INVALID_CREDENTIALS",
+      "RATE_LIMITED",
+      "RATE_LIMITED",
+    ]);
+  });
+
+  it("counts per address, and per email across addresses at 10×", async () => {
+    const user = await register(server.url);
+    const from = (ip: string) => ({ "x-forwarded-for": ip });
+    for (let i = 0; i < 3; i++) await login(server, user.email, WRONG, from("198.51.100.1"));
+    expect(errorCode(await login(server, user.email, user.password, from("198.51.100.1")))).toBe("RATE_LIMITED");
+    // The owner on another network still gets in.
+    expect(errorCode(await login(server, user.email, user.password, from("203.0.113.9")))).toBeUndefined();
+
+    // 30 failures spread over many addresses lock the email everywhere.
+    for (let i = 0; i < 30; i++) await login(server, user.email, WRONG, from(`192.0.2.${(i % 9) + 10}`));
+    expect(errorCode(await login(server, user.email, user.password, from("203.0.113.200")))).toBe("RATE_LIMITED");
+  });
+
+  it("survives a restart: the state is in the database", async () => {
+    const user = await register(server.url);
+    for (let i = 0; i < 3; i++) await login(server, user.email, WRONG);
+    const again = await startServer({ LOGIN_MAX_FAILURES: "3", LOGIN_LOCKOUT_SECONDS: "2" }, server.dbPath);
+    try {
+      expect(errorCode(await login(again, user.email, user.password))).toBe("RATE_LIMITED");
+    } finally {
+      await again.close();
+    }
+  });
+});
+
+describe("without TRUST_PROXY, X-Forwarded-For is ignored", () => {
+  it("cannot be used to escape the login lock or the rate limit", async () => {
+    const server = await startServer({ LOGIN_MAX_FAILURES: "2", AUTH_RATE_LIMIT_PER_MINUTE: "8" });
+    try {
+      const user = await register(server.url);
+      for (let i = 0; i < 2; i++) await login(server, user.email, WRONG, { "x-forwarded-for": `10.9.8.${i}` });
+      expect(errorCode(await login(server, user.email, user.password, { "x-forwarded-for": "10.9.8.77" }))).toBe(
+        "RATE_LIMITED",
+      );
+      const codes: unknown[] = [];
+      for (let i = 0; i < 6; i++) {
+        codes.push(
+          errorCode(await login(server, `spray${i}@example.com`, WRONG, { "x-forwarded-for": `172.16.0.${i}` })),
+        );
+      }
+      expect(codes.at(-1)).toBe("RATE_LIMITED");
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe("AUTH_RATE_LIMIT_PER_MINUTE=5", () => {
+  it("limits register, login, refreshToken and changePassword together per address; `me` is not limited", async () => {
+    const server = await startServer({ AUTH_RATE_LIMIT_PER_MINUTE: "5" });
+    try {
+      const user = await register(server.url); // 1
+      await login(server, user.email, user.password); // 2
+      await gql(server.url, REFRESH, { token: user.refreshToken }); // 3
+      await gql(server.url, REGISTER, newCredentials()); // 4
+      await login(server, user.email, WRONG); // 5
+      const limited = await gql(server.url, REGISTER, newCredentials()); // 6
+      expect(extensions(limited)).toMatchObject({ code: "RATE_LIMITED" });
+      expect(extensions(limited)?.retryAfter).toBeGreaterThanOrEqual(1);
+      expect(extensions(limited)?.retryAfter).toBeLessThanOrEqual(60);
+      const change = await gql(
+        server.url,
+        "mutation($i: ChangePasswordInput!) { changePassword(input: $i) { accessToken } }",
+        { i: { currentPassword: user.password, newPassword: "another long passphrase" } },
+        { token: user.accessToken },
+      );
+      expect(errorCode(change)).toBe("RATE_LIMITED");
+      for (let i = 0; i < 10; i++) expect((await me(server.url, user.accessToken)).body.data?.me.id).toBe(user.user.id);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe("GraphQL limits", () => {
+  let server: TestServer;
+  let token: string;
+  beforeAll(async () => {
+    server = await startServer({ LOGIN_MAX_FAILURES: "5" });
+    token = (await register(server.url)).accessToken;
+  });
+  afterAll(() => server.close());
+
+  const expectValidationFailure = (r: GraphQLResponse, message?: RegExp) => {
+    expect(r.status).toBe(400);
+    expect(errorCode(r)).toBe("GRAPHQL_VALIDATION_FAILED");
+    if (message) expect(r.body.errors?.map((e) => e.message).join("\n")).toMatch(message);
+    expect(r.text).not.toMatch(/accessToken"\s*:\s*"/);
+  };
+
+  it("refuses 1000 aliased logins before any work: no token, no failure counted", async () => {
+    const victim = await register(server.url);
+    const aliases = Array.from({ length: 1000 }, (_, i) =>
+      i === 500
+        ? `a${i}: login(input: { email: "${victim.email}", password: "${victim.password}" }) { accessToken }`
+        : `a${i}: login(input: { email: "${victim.email}", password: "guess ${i} guess guess" }) { accessToken }`,
+    );
+    const r = await gql(server.url, `mutation { ${aliases.join(" ")} }`);
+    expect(r.status).toBeGreaterThanOrEqual(400);
+    expect(r.status).toBeLessThan(500);
+    expect(r.text).not.toMatch(/eyJ/);
+    // Not one attempt counted against the victim: five wrong passwords in a row still end in INVALID_CREDENTIALS.
+    for (let i = 0; i < 4; i++) expect(errorCode(await login(server, victim.email, WRONG))).toBe("INVALID_CREDENTIALS");
+    expect(errorCode(await login(server, victim.email, victim.password))).toBeUndefined();
+  });
+
+  it("allows one credential operation per document, aliases and fragments included", async () => {
+    const user = await register(server.url);
+    const creds = `input: { email: "${user.email}", password: "${user.password}" }`;
+    expectValidationFailure(
+      await gql(server.url, `mutation { a: login(${creds}) { accessToken } b: login(${creds}) { accessToken } }`),
+      /at most one/,
+    );
+    expectValidationFailure(
+      await gql(server.url, `mutation { login(${creds}) { accessToken } register(${creds}) { accessToken } }`),
+      /at most one/,
+    );
+    expectValidationFailure(
+      await gql(
+        server.url,
+        `mutation { ...F ... on Mutation { login(${creds}) { accessToken } } } fragment F on Mutation { login(${creds}) { accessToken } }`,
+      ),
+      /at most one/,
+    );
+    expect(errorCode(await gql(server.url, `mutation { login(${creds}) { accessToken } }`))).toBeUndefined();
+  });
+
+  it("caps aliases at 20", async () => {
+    const aliases = (n: number) => `{ ${Array.from({ length: n }, (_, i) => `a${i}: me { id }`).join(" ")} }`;
+    expect((await gql(server.url, aliases(20), {}, { token })).body.errors).toBeUndefined();
+    expectValidationFailure(await gql(server.url, aliases(21), {}, { token }), /Aliases limit/i);
+  });
+
+  it("caps depth at 10", async () => {
+    let selection = "id";
+    for (let i = 0; i < 11; i++) selection = `owner { ${selection} }`;
+    expectValidationFailure(
+      await gql(server.url, `{ notes { edges { node { ${selection} } } } }`, {}, { token }),
+      /depth/i,
+    );
+  });
+
+  it("caps directives, tokens and document length", async () => {
+    expectValidationFailure(
+      await gql(server.url, `{ __typename ${"@skip(if: false) ".repeat(50)} }`, {}, { token }),
+      /Directives limit/i,
+    );
+    const manyTokens = await gql(server.url, `{ me { ${"id ".repeat(2_500)} } }`, {}, { token });
+    expect(manyTokens.status).toBe(400);
+    expect(manyTokens.text).toMatch(/more th[ae][nt] 2000 tokens/i);
+    const long = await gql(server.url, `# ${"x".repeat(10_000)}\n{ me { id } }`, {}, { token });
+    expect(long.status).toBe(400);
+    expect(long.text).toMatch(/longer than 10000 characters/);
+  });
+});
+
+describe("bounded password hashing", () => {
+  it("refuses hashes beyond the queue with RATE_LIMITED instead of piling up, and `me` keeps answering", async () => {
+    const server = await startServer({
+      HASH_MAX_CONCURRENT: "1",
+      HASH_MAX_QUEUED: "2",
+      ARGON2_MEMORY_KIB: "16384",
+      ARGON2_TIME_COST: "3",
+    });
+    try {
+      const user = await register(server.url);
+      const storm = Promise.all(Array.from({ length: 20 }, () => login(server, user.email, user.password)));
+      const during = await me(server.url, user.accessToken);
+      const results = await storm;
+      expect(during.body.data?.me.id).toBe(user.user.id);
+      expect(results.every((r) => r.status === 200)).toBe(true);
+      const codes = results.map(errorCode);
+      expect(codes.filter((c) => c === undefined).length).toBeGreaterThanOrEqual(1);
+      // One runs, two wait: of 20 arriving together, the rest are turned away at once.
+      expect(codes.filter((c) => c === "RATE_LIMITED").length).toBeGreaterThanOrEqual(1);
+      expect(codes.every((c) => c === undefined || c === "RATE_LIMITED")).toBe(true);
+      // Afterwards, logins work normally again.
+      expect(errorCode(await login(server, user.email, user.password))).toBeUndefined();
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe("HTTP hardening", () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startServer({ CORS_ORIGINS: "https://app.example.com, http://localhost:5173" });
+  });
+  afterAll(() => server.close());
+
+  const preflight = (origin: string) =>
+    fetch(`${server.url}/graphql`, {
+      method: "OPTIONS",
+      headers: { origin, "access-control-request-method": "POST", "access-control-request-headers": "content-type" },
+    });
+
+  it("allows only listed origins, with credentials, and never reflects others", async () => {
+    const evil = await preflight("https://evil.example");
+    expect(evil.headers.get("access-control-allow-origin")).toBeNull();
+    expect(evil.headers.get("access-control-allow-credentials")).toBeNull();
+    const good = await preflight("https://app.example.com");
+    expect(good.headers.get("access-control-allow-origin")).toBe("https://app.example.com");
+    expect(good.headers.get("access-control-allow-credentials")).toBe("true");
+  });
+
+  it("sends no cross-origin headers at all when CORS_ORIGINS is unset", async () => {
+    const plain = await startServer();
+    try {
+      const r = await fetch(`${plain.url}/graphql`, {
+        method: "OPTIONS",
+        headers: { origin: "https://app.example.com", "access-control-request-method": "POST" },
+      });
+      expect(r.headers.get("access-control-allow-origin")).toBeNull();
+    } finally {
+      await plain.close();
+    }
+  });
+
+  it("sets nosniff and a JSON content type, and shows no framework banner", async () => {
+    const r = await gql(server.url, ME);
+    expect(r.headers.get("x-content-type-options")).toBe("nosniff");
+    expect(r.headers.get("content-type")).toMatch(/^application\/(graphql-response\+)?json; charset=utf-8/);
+    expect(r.headers.get("x-powered-by")).toBeNull();
+  });
+
+  it.each(["PUT", "DELETE", "PATCH"])("answers %s /graphql with 405", async (method) => {
+    const r = await fetch(`${server.url}/graphql`, {
+      method,
+      headers: { "content-type": "application/json" },
+      body: "{}",
+    });
+    expect(r.status).toBe(405);
+    expect(r.headers.get("allow")).toBe("GET, POST, OPTIONS");
+  });
+});
+
+describe("auth event log", () => {
+  it("writes one structured record per event, with user id, address and outcome, and no secrets", async () => {
+    const server = await startServer({ LOGIN_MAX_FAILURES: "1" });
+    try {
+      const creds = { email: `events.${Date.now()}@example.com`, password: "CANARY-PW events passphrase" };
+      const user = await register(server.url, creds);
+      await login(server, creds.email, "CANARY-PW wrong guess here");
+      await login(server, creds.email, creds.password); // throttled now
+      const rotated = await gql(server.url, REFRESH, { token: user.refreshToken });
+      await sleep(5);
+      await gql(server.url, REFRESH, { token: user.refreshToken }); // within grace: allowed
+      await gql(server.url, REFRESH, { token: rotated.body.data!.refreshToken.refreshToken });
+      await gql(server.url, REFRESH, { token: user.refreshToken }); // a successor was used: reuse
+      await login(server, `x\r\n{"level":30,"event":"login","outcome":"success"}@example.com`, "whatever password");
+
+      const records = server.logs.map((line) => JSON.parse(line) as Record<string, unknown>);
+      const events = records.filter((r) => typeof r.event === "string");
+      const of = (event: string, outcome?: string) =>
+        events.filter((e) => e.event === event && (!outcome || e.outcome === outcome));
+      expect(of("register", "success")).toEqual([expect.objectContaining({ userId: user.user.id, ip: "127.0.0.1" })]);
+      expect(of("login", "failure")[0]).toMatchObject({
+        userId: user.user.id,
+        reason: "WRONG_PASSWORD",
+        ip: "127.0.0.1",
+      });
+      expect(of("login_throttled")).toHaveLength(1);
+      expect(of("refresh", "success")).toHaveLength(3);
+      expect(of("refresh_token_reused")).toEqual([expect.objectContaining({ userId: user.user.id, level: 40 })]);
+      for (const e of events) expect(new Date(String(e.time)).toISOString()).toBe(e.time);
+      // Nothing an attacker typed became a record of its own, and no secret reached the log.
+      expect(of("login", "success")).toHaveLength(0);
+      const raw = server.logs.join("");
+      expect(raw).not.toContain("CANARY");
+      expect(raw).not.toContain(user.refreshToken);
+      expect(raw).not.toContain(creds.email);
+    } finally {
+      await server.close();
+    }
+  });
+});
