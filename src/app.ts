@@ -6,6 +6,7 @@ import {
 } from "@apollo/server/plugin/disabled";
 import { ApolloServerPluginLandingPageLocalDefault } from "@apollo/server/plugin/landingPage/default";
 import { fastifyApolloDrainPlugin, fastifyApolloHandler } from "@as-integrations/fastify";
+import cookie from "@fastify/cookie";
 import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
 import type { Config } from "./config";
 import { type Orm, openDatabase } from "./db/orm";
@@ -54,6 +55,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
 
   closeConnectionsWhenStopping(app);
   await registerHttpSecurity(app, config);
+  await app.register(cookie);
 
   const orm = await openDatabase(config.database, {
     log: (message) => app.log.info(message),
@@ -110,7 +112,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       return payload;
     },
     handler: fastifyApolloHandler(apollo, {
-      context: async (request) => createContext(request, orm.em.fork(), services),
+      context: async (request, reply) =>
+        createContext(request, reply, orm.em.fork(), services, config.refreshTokenTransport),
     }),
   });
   // Only GET, POST and OPTIONS mean anything here (no TRACE, no PUT, …).

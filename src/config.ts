@@ -29,6 +29,8 @@ export interface Config {
   sessionMaxAge: number;
   /** Seconds a just-rotated refresh token may be presented again. */
   refreshReuseGrace: number;
+  /** Where refresh tokens travel: the response body, an HttpOnly cookie, or both. */
+  refreshTokenTransport: "body" | "cookie" | "both";
   passwordMinLength: number;
   argon2: Argon2Cost;
   hashing: HashingLimits;
@@ -154,11 +156,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
   if (e.JWT_ALGORITHM !== "HS256") {
     throw new ConfigError(`JWT_ALGORITHM: ${e.JWT_ALGORITHM} is not supported by this version; use HS256`);
   }
-  if (e.REFRESH_TOKEN_TRANSPORT !== "body") {
-    throw new ConfigError(
-      `REFRESH_TOKEN_TRANSPORT: ${e.REFRESH_TOKEN_TRANSPORT} is not supported by this version; use body`,
-    );
-  }
   if (
     production &&
     (e.ARGON2_MEMORY_KIB < OWASP_ARGON2_MIN.memoryCost || e.ARGON2_TIME_COST < OWASP_ARGON2_MIN.timeCost)
@@ -200,6 +197,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
       refreshTokenTtl: e.REFRESH_TOKEN_TTL,
       sessionMaxAge: e.SESSION_MAX_AGE,
       refreshReuseGrace: e.REFRESH_REUSE_GRACE,
+      refreshTokenTransport: e.REFRESH_TOKEN_TRANSPORT,
       passwordMinLength: e.PASSWORD_MIN_LENGTH,
       argon2: { memoryCost: e.ARGON2_MEMORY_KIB, timeCost: e.ARGON2_TIME_COST, parallelism: e.ARGON2_PARALLELISM },
       hashing: {

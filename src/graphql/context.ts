@@ -1,8 +1,9 @@
 import type { EntityManager } from "@mikro-orm/core";
-import type { FastifyRequest } from "fastify";
+import type { FastifyReply, FastifyRequest } from "fastify";
 import type { VerifiedAccessToken } from "../auth/access-tokens";
 import type { ClientInfo } from "../auth/sessions";
 import type { Session, User } from "../db/entities";
+import { type RefreshTokenTransport, refreshTokenTransport, type TransportMode } from "../http/refresh-token-transport";
 import type { Services } from "../services";
 
 /** The signed-in user and the session of their access token, loaded once per request. */
@@ -16,6 +17,7 @@ export interface GraphQLContext {
   em: EntityManager;
   services: Services;
   client: ClientInfo;
+  refreshTokens: RefreshTokenTransport;
   /** What the Authorization header said, decoded but not yet checked against the database. */
   token: VerifiedAccessToken | { ok: false; reason: "MISSING" };
   viewer?: Promise<Viewer>;
@@ -29,7 +31,13 @@ const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
  * not block operations that need no user (login, register, refreshToken).
  * Whether the token is good enough is decided by the auth checker.
  */
-export function createContext(request: FastifyRequest, em: EntityManager, services: Services): GraphQLContext {
+export function createContext(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  em: EntityManager,
+  services: Services,
+  transport: TransportMode,
+): GraphQLContext {
   const header = request.headers.authorization;
   let token: GraphQLContext["token"];
   if (header === undefined || header === "") token = { ok: false, reason: "MISSING" };
@@ -42,5 +50,6 @@ export function createContext(request: FastifyRequest, em: EntityManager, servic
     services,
     token,
     client: { ip: request.ip ?? null, userAgent: request.headers["user-agent"] ?? null },
+    refreshTokens: refreshTokenTransport(transport, request, reply),
   };
 }

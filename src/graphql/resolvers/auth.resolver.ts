@@ -1,5 +1,5 @@
 import { Arg, Ctx, Mutation, Resolver, UseMiddleware } from "type-graphql";
-import { invalidRefreshToken } from "../../errors";
+import { AppError, invalidRefreshToken } from "../../errors";
 import type { GraphQLContext } from "../context";
 import { AuthRateLimit } from "../limits";
 import { AuthPayload } from "../types/auth-payload";
@@ -12,18 +12,18 @@ export class AuthResolver {
   @Mutation(() => AuthPayload, { description: "Creates an account and signs it in (a new session)." })
   async register(
     @Arg("input", () => RegisterInput) input: RegisterInput,
-    @Ctx() { em, services, client }: GraphQLContext,
+    @Ctx() { em, services, client, refreshTokens }: GraphQLContext,
   ): Promise<AuthPayload> {
-    return AuthPayload.from(await services.accounts.register(em, input, client));
+    return AuthPayload.deliver(await services.accounts.register(em, input, client), refreshTokens);
   }
 
   @UseMiddleware(AuthRateLimit)
   @Mutation(() => AuthPayload, { description: "Signs in with email and password (a new session)." })
   async login(
     @Arg("input", () => LoginInput) input: LoginInput,
-    @Ctx() { em, services, client }: GraphQLContext,
+    @Ctx() { em, services, client, refreshTokens }: GraphQLContext,
   ): Promise<AuthPayload> {
-    return AuthPayload.from(await services.accounts.login(em, input, client));
+    return AuthPayload.deliver(await services.accounts.login(em, input, client), refreshTokens);
   }
 
   @UseMiddleware(AuthRateLimit)
@@ -33,19 +33,28 @@ export class AuthResolver {
   })
   async refreshToken(
     @Arg("refreshToken", () => String, { nullable: true }) refreshToken: string | null | undefined,
-    @Ctx() { em, services, client }: GraphQLContext,
+    @Ctx() { em, services, client, refreshTokens }: GraphQLContext,
   ): Promise<AuthPayload> {
-    if (!refreshToken) throw invalidRefreshToken();
-    return AuthPayload.from(await services.sessions.rotate(em, refreshToken, client));
+    const presented = refreshTokens.presented(refreshToken);
+    if (!presented) throw invalidRefreshToken();
+    try {
+      return AuthPayload.deliver(await services.sessions.rotate(em, presented, client), refreshTokens);
+    } catch (error) {
+      // A cookie that can never work again is removed, so the browser stops sending it.
+      if (error instanceof AppError && error.code !== "RATE_LIMITED") refreshTokens.clear();
+      throw error;
+    }
   }
 
   @Mutation(() => Boolean, { description: "Ends the session that the refresh token belongs to. Idempotent." })
   async logout(
     @Arg("refreshToken", () => String, { nullable: true }) refreshToken: string | null | undefined,
-    @Ctx() { em, services, client }: GraphQLContext,
+    @Ctx() { em, services, client, refreshTokens }: GraphQLContext,
   ): Promise<boolean> {
-    if (!refreshToken) throw invalidRefreshToken();
-    await services.sessions.endByRefreshToken(em, refreshToken, client);
+    const presented = refreshTokens.presented(refreshToken);
+    refreshTokens.clear();
+    if (!presented) throw invalidRefreshToken();
+    await services.sessions.endByRefreshToken(em, presented, client);
     return true;
   }
 }

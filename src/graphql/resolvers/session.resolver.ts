@@ -42,8 +42,11 @@ export class SessionResolver {
   async changePassword(
     @Arg("input", () => ChangePasswordInput) input: ChangePasswordInput,
     @CurrentViewer() viewer: Viewer,
-    @Ctx() { em, services, client }: GraphQLContext,
+    @Ctx() { em, services, client, refreshTokens }: GraphQLContext,
   ): Promise<AuthPayload> {
-    return AuthPayload.from(await services.accounts.changePassword(em, viewer.session, input, client));
+    return AuthPayload.deliver(
+      await services.accounts.changePassword(em, viewer.session, input, client),
+      refreshTokens,
+    );
   }
 }

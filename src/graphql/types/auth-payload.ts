@@ -1,5 +1,6 @@
 import { Field, Int, ObjectType } from "type-graphql";
 import type { IssuedTokens } from "../../auth/sessions";
+import type { RefreshTokenTransport } from "../../http/refresh-token-transport";
 import { User } from "./user";
 
 @ObjectType("AuthPayload", { description: "What register, login, refreshToken and changePassword return." })
@@ -26,12 +27,13 @@ export class AuthPayload {
   @Field(() => User)
   user!: User;
 
-  static from(issued: IssuedTokens): AuthPayload {
+  /** `transport` hands the refresh token over (body, cookie or both) and says what the body carries. */
+  static deliver(issued: IssuedTokens, transport: RefreshTokenTransport): AuthPayload {
     return {
       accessToken: issued.accessToken,
       tokenType: "Bearer",
       expiresIn: issued.expiresIn,
-      refreshToken: issued.refreshToken,
+      refreshToken: transport.deliver(issued.refreshToken, issued.refreshTokenExpiresAt),
       refreshTokenExpiresAt: issued.refreshTokenExpiresAt,
       user: User.from(issued.user),
     };
