@@ -16,6 +16,7 @@ import { LIMITS, validationRules } from "./graphql/limits";
 import { buildGraphQLSchema } from "./graphql/schema";
 import { closeConnectionsWhenStopping } from "./http/graceful-close";
 import { registerHealthRoutes } from "./http/health";
+import { registerJwksRoute } from "./http/jwks";
 import { loggerOptions } from "./http/logger";
 import { registerHttpSecurity } from "./http/security";
 import { createServices } from "./services";
@@ -123,6 +124,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     handler: async (_request, reply) => reply.code(405).header("allow", "GET, POST, OPTIONS").send(),
   });
   registerHealthRoutes(app, orm);
+  registerJwksRoute(app, config.jwt.keys);
   return app;
 }
 

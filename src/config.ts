@@ -3,6 +3,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "n
 import { availableParallelism } from "node:os";
 import { dirname, resolve } from "node:path";
 import { z } from "zod";
+import { type AsymmetricAlgorithm, generatePrivateKeyPem, SigningKeys, splitPemKeys } from "./auth/signing-keys";
 
 /**
  * The only reader of `process.env`. Everything else receives a `Config`.
@@ -15,9 +16,8 @@ export interface Config {
   port: number;
   database: DatabaseConfig;
   jwt: {
-    algorithm: "HS256";
-    /** Raw HS256 key material, at least 32 bytes. */
-    secret: Buffer;
+    /** HS256 secret, or ES256/RS256 private keys (first signs, all verify). */
+    keys: SigningKeys;
     issuer: string;
     audience: string;
     /** Seconds. */
@@ -89,6 +89,7 @@ const envSchema = z.object({
   DATABASE_URL: z.string().default("sqlite:./data/auth.sqlite"),
   JWT_SECRET: z.string().optional(),
   JWT_ALGORITHM: z.enum(["HS256", "ES256", "RS256", "EdDSA"], "must be HS256, ES256, RS256 or EdDSA").default("HS256"),
+  JWT_PRIVATE_KEYS: z.string().optional(),
   JWT_ISSUER: z.string().min(1).default("auth-server"),
   JWT_AUDIENCE: z.string().min(1).default("auth-server"),
   ACCESS_TOKEN_TTL: int(1, 86400).default(900),
@@ -153,8 +154,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
   const production = e.NODE_ENV === "production";
   const warnings: string[] = [];
 
-  if (e.JWT_ALGORITHM !== "HS256") {
-    throw new ConfigError(`JWT_ALGORITHM: ${e.JWT_ALGORITHM} is not supported by this version; use HS256`);
+  if (e.JWT_ALGORITHM === "EdDSA") {
+    throw new ConfigError("JWT_ALGORITHM: EdDSA is not available (jsonwebtoken 9 cannot sign it); use ES256 or RS256");
   }
   if (
     production &&
@@ -165,20 +166,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
     );
   }
 
-  let secret: Buffer;
-  if (e.JWT_SECRET !== undefined) {
-    secret = Buffer.from(e.JWT_SECRET, "utf8");
-    if (secret.length < MIN_SECRET_BYTES) {
-      throw new ConfigError(`JWT_SECRET: must be at least ${MIN_SECRET_BYTES} bytes (got ${secret.length})`);
-    }
-  } else if (production) {
-    throw new ConfigError(
-      `JWT_SECRET: missing; production needs an HS256 secret of at least ${MIN_SECRET_BYTES} random bytes (e.g. \`openssl rand -base64 48\`)`,
-    );
-  } else {
-    secret = devSecret(resolve(DEV_SECRET_FILE));
-    warnings.push(`JWT_SECRET is not set: using a generated development secret kept in ${DEV_SECRET_FILE}`);
-  }
+  const keys =
+    e.JWT_ALGORITHM === "HS256"
+      ? SigningKeys.hmac(hmacSecret(e.JWT_SECRET, production, warnings))
+      : asymmetricKeys(e.JWT_ALGORITHM, e.JWT_PRIVATE_KEYS, production, warnings);
 
   return {
     warnings,
@@ -188,8 +179,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
       port: e.PORT,
       database: parseDatabaseUrl(e.DATABASE_URL),
       jwt: {
-        algorithm: "HS256",
-        secret,
+        keys,
         issuer: e.JWT_ISSUER,
         audience: e.JWT_AUDIENCE,
         accessTokenTtl: e.ACCESS_TOKEN_TTL,
@@ -235,6 +225,58 @@ function parseDatabaseUrl(url: string): DatabaseConfig {
     throw new ConfigError("DATABASE_URL: PostgreSQL is not supported by this version yet; use sqlite:PATH");
   }
   throw new ConfigError("DATABASE_URL: must start with sqlite: (e.g. sqlite:./data/auth.sqlite)");
+}
+
+function hmacSecret(value: string | undefined, production: boolean, warnings: string[]): Buffer {
+  if (value !== undefined) {
+    const secret = Buffer.from(value, "utf8");
+    if (secret.length < MIN_SECRET_BYTES) {
+      throw new ConfigError(`JWT_SECRET: must be at least ${MIN_SECRET_BYTES} bytes (got ${secret.length})`);
+    }
+    return secret;
+  }
+  if (production) {
+    throw new ConfigError(
+      `JWT_SECRET: missing; production needs an HS256 secret of at least ${MIN_SECRET_BYTES} random bytes (e.g. \`openssl rand -base64 48\`)`,
+    );
+  }
+  warnings.push(`JWT_SECRET is not set: using a generated development secret kept in ${DEV_SECRET_FILE}`);
+  return devSecret(resolve(DEV_SECRET_FILE));
+}
+
+function asymmetricKeys(
+  algorithm: AsymmetricAlgorithm,
+  value: string | undefined,
+  production: boolean,
+  warnings: string[],
+): SigningKeys {
+  let pems = value === undefined ? [] : splitPemKeys(value);
+  if (value !== undefined && pems.length === 0) {
+    throw new ConfigError("JWT_PRIVATE_KEYS: no PEM private key found (-----BEGIN PRIVATE KEY----- …)");
+  }
+  if (pems.length === 0) {
+    if (production) {
+      throw new ConfigError(
+        `JWT_PRIVATE_KEYS: missing; JWT_ALGORITHM=${algorithm} needs a private key (\`npm run cli -- gen-key ${algorithm}\`)`,
+      );
+    }
+    const file = `./data/jwt-private-key.${algorithm}.pem`;
+    warnings.push(`JWT_PRIVATE_KEYS is not set: using a generated development key kept in ${file}`);
+    pems = [devPrivateKey(resolve(file), algorithm)];
+  }
+  try {
+    return SigningKeys.asymmetric(algorithm, pems);
+  } catch (error) {
+    throw new ConfigError(`JWT_PRIVATE_KEYS: ${(error as Error).message}`);
+  }
+}
+
+function devPrivateKey(file: string, algorithm: AsymmetricAlgorithm): string {
+  if (existsSync(file)) return readFileSync(file, "utf8");
+  const pem = generatePrivateKeyPem(algorithm);
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, pem, { mode: 0o600 });
+  return pem;
 }
 
 function devSecret(file: string): Buffer {

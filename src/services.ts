@@ -24,7 +24,7 @@ export interface Services {
 /** Expensive set-up done once per process: keys, argon2 dummy hash. */
 export async function createServices(config: Config, events: AuthEventSink = ignoreEvents): Promise<Services> {
   const accessTokens = new AccessTokens({
-    secret: config.jwt.secret,
+    keys: config.jwt.keys,
     issuer: config.jwt.issuer,
     audience: config.jwt.audience,
     ttlSeconds: config.jwt.accessTokenTtl,

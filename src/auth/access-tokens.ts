@@ -1,6 +1,7 @@
-import { createSecretKey, type KeyObject, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import jwt from "jsonwebtoken";
 import type { UnauthenticatedReason } from "../errors";
+import type { SigningKeys } from "./signing-keys";
 
 /** RFC 9068 §2.1: access tokens are typed so no other JWT can pass for one. */
 export const ACCESS_TOKEN_TYP = "at+jwt";
@@ -19,7 +20,7 @@ export interface AccessTokenClaims {
 }
 
 export interface AccessTokenOptions {
-  secret: Buffer;
+  keys: SigningKeys;
   issuer: string;
   audience: string;
   ttlSeconds: number;
@@ -30,25 +31,22 @@ export type VerifiedAccessToken =
   | { ok: false; reason: Exclude<UnauthenticatedReason, "REVOKED"> };
 
 /**
- * Signs and verifies access tokens. The key is a KeyObject made once:
- * jsonwebtoken given a string first tries it as a PEM public key, which costs
- * ~45× more per call.
+ * Signs and verifies access tokens. Keys are KeyObjects made once at start:
+ * jsonwebtoken given a string secret first tries it as a PEM public key,
+ * which costs ~45× more per call.
  */
 export class AccessTokens {
-  private readonly key: KeyObject;
-
-  constructor(private readonly options: AccessTokenOptions) {
-    this.key = createSecretKey(options.secret);
-  }
+  constructor(private readonly options: AccessTokenOptions) {}
 
   get ttlSeconds(): number {
     return this.options.ttlSeconds;
   }
 
   sign(subject: { userId: string; sessionId: string; roles: string[] }): string {
-    return jwt.sign({ sid: subject.sessionId, roles: subject.roles }, this.key, {
-      algorithm: "HS256",
-      header: { alg: "HS256", typ: ACCESS_TOKEN_TYP },
+    const { algorithm, signing } = this.options.keys;
+    return jwt.sign({ sid: subject.sessionId, roles: subject.roles }, signing.key, {
+      algorithm,
+      header: { alg: algorithm, typ: ACCESS_TOKEN_TYP, ...(signing.kid ? { kid: signing.kid } : {}) },
       subject: subject.userId,
       issuer: this.options.issuer,
       audience: this.options.audience,
@@ -59,14 +57,18 @@ export class AccessTokens {
 
   /**
    * Never throws. The algorithm is pinned (RFC 8725 §3.1), so `alg: none` in
-   * any spelling, HS384/HS512 or an asymmetric algorithm is refused before the
-   * signature is looked at.
+   * any spelling, another HMAC size or another family (HS256 signed with an
+   * RS/ES public key: algorithm confusion) is refused before the signature is
+   * looked at. Asymmetric tokens must name a configured key by `kid`.
    */
   verify(token: string): VerifiedAccessToken {
+    const { keys } = this.options;
+    const key = keys.verificationKey(keys.algorithm === "HS256" ? undefined : peekKid(token));
+    if (key === undefined) return invalid;
     let decoded: jwt.Jwt;
     try {
-      decoded = jwt.verify(token, this.key, {
-        algorithms: ["HS256"],
+      decoded = jwt.verify(token, key, {
+        algorithms: [keys.algorithm],
         issuer: this.options.issuer,
         audience: this.options.audience,
         clockTolerance: CLOCK_TOLERANCE_SECONDS,
@@ -83,6 +85,16 @@ export class AccessTokens {
 }
 
 const invalid = { ok: false, reason: "INVALID" } as const;
+
+/** The `kid` of an unverified header, only to pick the key to verify with. */
+function peekKid(token: string): unknown {
+  try {
+    const header: unknown = JSON.parse(Buffer.from(token.split(".")[0] ?? "", "base64url").toString("utf8"));
+    return typeof header === "object" && header !== null ? (header as { kid?: unknown }).kid : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** RFC 9068 §2.1 allows the media type's full form too; media types are case-insensitive. */
 function isAccessTokenTyp(typ: string): boolean {

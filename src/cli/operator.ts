@@ -1,6 +1,12 @@
 import "reflect-metadata";
 import { parseArgs } from "node:util";
 import type { EntityManager } from "@mikro-orm/core";
+import {
+  ASYMMETRIC_ALGORITHMS,
+  type AsymmetricAlgorithm,
+  generatePrivateKeyPem,
+  SigningKeys,
+} from "../auth/signing-keys";
 import { ConfigError, loadConfig } from "../config";
 import { ROLES, type Role, Session, User } from "../db/entities";
 import { openDatabase } from "../db/orm";
@@ -17,6 +23,7 @@ Commands:
   revoke-role <email> <ROLE>      remove a role (everyone keeps USER)
   list-users [--json]             every user, oldest first, with roles and active sessions
   revoke-sessions <email>         end every session of a user (signs them out everywhere)
+  gen-key <ES256|RS256>           print a new private key (PEM) for JWT_PRIVATE_KEYS; its kid on stderr
   prune [--older-than-days N]     delete sessions that ended or expired more than N days ago
                                   (default 7) and unused expired refresh tokens; live sessions
                                   keep working; also expired login-throttle and rate-limit state
@@ -32,6 +39,22 @@ interface Invocation {
   json: boolean;
   olderThanDays: number;
 }
+
+/** Commands that need neither configuration nor database. */
+const standalone: Record<string, (args: string[]) => string> = {
+  "gen-key": (args) => {
+    const algorithm = args[0]?.toUpperCase();
+    if (!ASYMMETRIC_ALGORITHMS.includes(algorithm as AsymmetricAlgorithm)) {
+      throw new UsageError(`gen-key needs an algorithm: ${ASYMMETRIC_ALGORITHMS.join(" or ")}`);
+    }
+    const pem = generatePrivateKeyPem(algorithm as AsymmetricAlgorithm);
+    const kid = SigningKeys.asymmetric(algorithm as AsymmetricAlgorithm, [pem]).signing.kid;
+    console.error(
+      `kid ${kid}: put the key first in JWT_PRIVATE_KEYS to sign with it; keep the old key after it until its tokens expire`,
+    );
+    return pem.trimEnd();
+  },
+};
 
 const commands: Record<string, (run: Invocation) => Promise<string>> = {
   "grant-role": async ({ em, services, args }) => {
@@ -102,6 +125,11 @@ async function main(argv: string[]): Promise<number> {
   if (values.help || name === undefined || name === "help") {
     console.log(HELP);
     return name === undefined && !values.help ? 2 : 0;
+  }
+  const simple = standalone[name];
+  if (simple !== undefined) {
+    console.log(simple(args));
+    return 0;
   }
   const command = commands[name];
   if (command === undefined) throw new UsageError(`unknown command ${JSON.stringify(name)}`);
