@@ -1,8 +1,10 @@
 import { Migrator } from "@mikro-orm/migrations";
-import { defineConfig, type Options } from "@mikro-orm/sqlite";
+import { defineConfig as definePostgresConfig } from "@mikro-orm/postgresql";
+import { defineConfig as defineSqliteConfig, type Options } from "@mikro-orm/sqlite";
 import type { DatabaseConfig } from "./src/config";
 import { entities } from "./src/db/entities";
-import { migrationsList } from "./src/db/migrations";
+import { migrationsList as postgresMigrations } from "./src/db/migrations/postgresql";
+import { migrationsList as sqliteMigrations } from "./src/db/migrations/sqlite";
 
 export interface OrmHooks {
   /** Receives MikroORM's own messages (migrations). */
@@ -16,32 +18,45 @@ interface SqliteConnection {
 }
 
 /**
- * MikroORM options for a database of the app config. Migrations are listed
- * explicitly (not globbed from disk) so the compiled server and the tests
- * run exactly the same ones.
+ * MikroORM options for a database of the app config. Each dialect has its own
+ * migrations (the SQL differs), listed explicitly rather than globbed from
+ * disk so the compiled server and the tests run exactly the same ones.
  */
 export function createOrmConfig(database: DatabaseConfig, hooks: OrmHooks = {}): Options {
   const { log, onQuery } = hooks;
-  return defineConfig({
-    dbName: database.path,
+  const common = {
+    entities,
+    extensions: [Migrator],
     // MikroORM's own messages (the migrator's) go to the app's JSON log, uncoloured.
     colors: false,
     // SQL is never logged (literals hold user data); it can only be observed through onQuery.
     ...(onQuery ? { debug: ["query" as const] } : {}),
     logger: (message: string) => (message.startsWith("[query]") ? onQuery?.(message) : log?.(message)),
-    entities,
-    extensions: [Migrator],
-    migrations: {
-      migrationsList,
-      path: "src/db/migrations",
-      pathTs: "src/db/migrations",
-      emit: "ts",
-      snapshot: false,
-      transactional: true,
-      allOrNothing: true,
-    },
     // Per-request forks only: a shared identity map across requests would leak state.
     allowGlobalContext: false,
+  };
+  const migrations = (dialect: "sqlite" | "postgresql", migrationsList: typeof sqliteMigrations) => ({
+    migrationsList,
+    path: `src/db/migrations/${dialect}`,
+    pathTs: `src/db/migrations/${dialect}`,
+    emit: "ts" as const,
+    snapshot: false,
+    transactional: true,
+    allOrNothing: true,
+  });
+
+  if (database.kind === "postgres") {
+    return definePostgresConfig({
+      ...common,
+      clientUrl: database.url,
+      migrations: migrations("postgresql", postgresMigrations),
+      pool: { min: 0, max: 10 },
+    }) as Options;
+  }
+  return defineSqliteConfig({
+    ...common,
+    dbName: database.path,
+    migrations: migrations("sqlite", sqliteMigrations),
     pool: {
       // On every connection: FK enforcement; WAL and a busy timeout so the operator
       // CLI can write while the server runs.

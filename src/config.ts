@@ -49,7 +49,7 @@ export interface Config {
   logLevel: LogLevel;
 }
 
-export type DatabaseConfig = { kind: "sqlite"; path: string };
+export type DatabaseConfig = { kind: "sqlite"; path: string } | { kind: "postgres"; url: string };
 export interface Argon2Cost {
   memoryCost: number;
   timeCost: number;
@@ -222,9 +222,14 @@ function parseDatabaseUrl(url: string): DatabaseConfig {
     return { kind: "sqlite", path: resolve(path) };
   }
   if (/^postgres(ql)?:\/\//.test(url)) {
-    throw new ConfigError("DATABASE_URL: PostgreSQL is not supported by this version yet; use sqlite:PATH");
+    try {
+      new URL(url);
+    } catch {
+      throw new ConfigError("DATABASE_URL: not a valid postgres:// URL");
+    }
+    return { kind: "postgres", url };
   }
-  throw new ConfigError("DATABASE_URL: must start with sqlite: (e.g. sqlite:./data/auth.sqlite)");
+  throw new ConfigError("DATABASE_URL: must be sqlite:PATH or postgres://user:pass@host:5432/db");
 }
 
 function hmacSecret(value: string | undefined, production: boolean, warnings: string[]): Buffer {

@@ -35,6 +35,7 @@ export async function createServices(config: Config, events: AuthEventSink = ign
       refreshTokenTtl: config.refreshTokenTtl,
       sessionMaxAge: config.sessionMaxAge,
       reuseGrace: config.refreshReuseGrace,
+      lockRows: config.database.kind === "postgres",
     },
     events,
   );

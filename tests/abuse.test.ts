@@ -91,7 +91,7 @@ describe("login throttling (LOGIN_MAX_FAILURES=3, LOGIN_LOCKOUT_SECONDS=2)", () 
   it("survives a restart: the state is in the database", async () => {
     const user = await register(server.url);
     for (let i = 0; i < 3; i++) await login(server, user.email, WRONG);
-    const again = await startServer({ LOGIN_MAX_FAILURES: "3", LOGIN_LOCKOUT_SECONDS: "2" }, server.dbPath);
+    const again = await startServer({ LOGIN_MAX_FAILURES: "3", LOGIN_LOCKOUT_SECONDS: "2" }, server.databaseUrl);
     try {
       expect(errorCode(await login(again, user.email, user.password))).toBe("RATE_LIMITED");
     } finally {

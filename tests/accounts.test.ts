@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freshDatabaseUrl } from "./helpers/database";
 import { errorCode, type GraphQLResponse, gql, LOGIN, me, newCredentials, REGISTER, register } from "./helpers/graphql";
-import { startServer, type TestServer, tempDatabasePath } from "./helpers/server";
+import { startServer, type TestServer } from "./helpers/server";
 
 let server: TestServer;
 beforeAll(async () => {
@@ -211,7 +212,7 @@ describe("login", () => {
 
 describe("hashing at rest", () => {
   it("stores argon2id PHC strings with unique salts, and re-hashes at login when the cost changes", async () => {
-    const dbPath = tempDatabasePath();
+    const dbPath = await freshDatabaseUrl();
     const cheap = await startServer({ ARGON2_MEMORY_KIB: "1024" }, dbPath);
     const a = newCredentials("rehash");
     const b = newCredentials("rehash");

@@ -11,40 +11,40 @@ afterAll(() => server.close());
 
 describe("operator CLI (a separate process on the server's database while it runs)", () => {
   it("prints help and exits 0 with --help; exits 2 on a usage error", async () => {
-    const help = await cli(server.dbPath, "--help");
+    const help = await cli(server.databaseUrl, "--help");
     expect(help.code).toBe(0);
     for (const command of ["grant-role", "revoke-role", "list-users", "revoke-sessions", "prune"]) {
       expect(help.stdout).toContain(command);
     }
-    expect((await cli(server.dbPath)).code).toBe(2);
-    expect(await cli(server.dbPath, "frobnicate")).toMatchObject({ code: 2 });
-    const badRole = await cli(server.dbPath, "grant-role", "someone@example.com", "ROOT");
+    expect((await cli(server.databaseUrl)).code).toBe(2);
+    expect(await cli(server.databaseUrl, "frobnicate")).toMatchObject({ code: 2 });
+    const badRole = await cli(server.databaseUrl, "grant-role", "someone@example.com", "ROOT");
     expect(badRole.code).toBe(2);
     expect(badRole.stderr).toMatch(/unknown role "ROOT"; roles are USER, ADMIN/);
-    expect((await cli(server.dbPath, "grant-role")).code).toBe(2);
+    expect((await cli(server.databaseUrl, "grant-role")).code).toBe(2);
   });
 
   it("fails with exit 1 and a clear message for an unknown email", async () => {
-    const r = await cli(server.dbPath, "grant-role", "nobody@example.com", "ADMIN");
+    const r = await cli(server.databaseUrl, "grant-role", "nobody@example.com", "ADMIN");
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/nobody@example\.com.*not found/);
     expect(r.stderr).not.toMatch(/at .*\.js:\d+/);
-    expect((await cli(server.dbPath, "revoke-sessions", "nobody@example.com")).code).toBe(1);
+    expect((await cli(server.databaseUrl, "revoke-sessions", "nobody@example.com")).code).toBe(1);
   });
 
   it("refuses to revoke USER", async () => {
     const user = await register(server.url);
-    const r = await cli(server.dbPath, "revoke-role", user.email, "USER");
+    const r = await cli(server.databaseUrl, "revoke-role", user.email, "USER");
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/Every user has USER/);
   });
 
   it("lists users with their roles and active sessions, also as JSON", async () => {
     const user = await register(server.url);
-    const text = await cli(server.dbPath, "list-users");
+    const text = await cli(server.databaseUrl, "list-users");
     expect(text.code).toBe(0);
     expect(text.stdout).toContain(user.email);
-    const rows = JSON.parse((await cli(server.dbPath, "list-users", "--json")).stdout) as Array<
+    const rows = JSON.parse((await cli(server.databaseUrl, "list-users", "--json")).stdout) as Array<
       Record<string, unknown>
     >;
     expect(rows.find((r) => r.email === user.email)).toMatchObject({
@@ -58,7 +58,7 @@ describe("operator CLI (a separate process on the server's database while it run
   it("revoke-sessions signs a user out everywhere at once", async () => {
     const user = await register(server.url);
     const bystander = await register(server.url);
-    const r = await cli(server.dbPath, "revoke-sessions", user.email.toUpperCase());
+    const r = await cli(server.databaseUrl, "revoke-sessions", user.email.toUpperCase());
     expect(r).toMatchObject({ code: 0 });
     expect(r.stdout).toMatch(/ended 1 session/);
     expect((await me(server.url, user.accessToken)).body.errors?.[0]?.extensions?.reason).toBe("REVOKED");
@@ -80,7 +80,7 @@ describe("operator CLI (a separate process on the server's database while it run
       ["11111111-1111-4111-8111-111111111111", liveSession!.id, "stale-token-hash", old, old],
     );
 
-    const r = await cli(server.dbPath, "prune");
+    const r = await cli(server.databaseUrl, "prune");
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/deleted 1 session\(s\) and 2 refresh token\(s\)/);
     expect(await server.sql("select id from sessions where user_id = ?", [ended.user.id])).toHaveLength(0);

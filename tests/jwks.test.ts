@@ -2,10 +2,11 @@ import { execFileSync } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { freshDatabaseUrl } from "./helpers/database";
 import { errorCode, me, register } from "./helpers/graphql";
 import { forge } from "./helpers/jwt";
 import { runToExit, tempDir } from "./helpers/process";
-import { startServer, type TestServer, tempDatabasePath } from "./helpers/server";
+import { startServer, type TestServer } from "./helpers/server";
 
 const OPERATOR = join(__dirname, "..", "dist", "src", "cli", "operator.js");
 
@@ -61,7 +62,7 @@ describe.each(["ES256", "RS256"])("JWT_ALGORITHM=%s", (alg) => {
 
   it("keeps verifying tokens of the old key after a rotation, until the old key is removed", async () => {
     const [oldKey, newKey] = [genKey(alg), genKey(alg)];
-    const dbPath = tempDatabasePath();
+    const dbPath = await freshDatabaseUrl();
     const before = await asServer(alg, [oldKey], dbPath);
     const user = await register(before.url);
     const oldKid = decodeProtectedHeader(user.accessToken).kid;

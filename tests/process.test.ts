@@ -1,6 +1,7 @@
 import { statSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { freshDatabaseUrl } from "./helpers/database";
 import { errorCode, gql, LOGIN, me, REFRESH, register } from "./helpers/graphql";
 import { runToExit, spawnServer, tempDir } from "./helpers/process";
 import { TEST_JWT_SECRET } from "./helpers/server";
@@ -31,11 +32,12 @@ describe("the built server process", () => {
 
   it("keeps sessions across a restart on the same database file (and the same dev secret)", async () => {
     const cwd = tempDir();
-    const first = await spawnServer(cwd, CHEAP);
+    const DATABASE_URL = await freshDatabaseUrl();
+    const first = await spawnServer(cwd, { ...CHEAP, DATABASE_URL });
     const user = await register(first.url);
     expect(await first.stop("SIGTERM")).toBe(0);
 
-    const second = await spawnServer(cwd, CHEAP);
+    const second = await spawnServer(cwd, { ...CHEAP, DATABASE_URL });
     try {
       expect((await me(second.url, user.accessToken)).body.data?.me.id).toBe(user.user.id);
       const rotated = await gql(second.url, REFRESH, { token: user.refreshToken });
@@ -49,7 +51,10 @@ describe("the built server process", () => {
   it("finishes an in-flight request on SIGTERM, then exits 0", async () => {
     const cwd = tempDir();
     // Default (OWASP) argon2 cost, so the login is still running when the signal lands.
-    const server = await spawnServer(cwd, {});
+    const server = await spawnServer(cwd, {
+      DATABASE_URL: await freshDatabaseUrl(),
+      AUTH_RATE_LIMIT_PER_MINUTE: "1000",
+    });
     const user = await register(server.url);
     const inFlight = gql(server.url, LOGIN, { email: user.email, password: user.password });
     await new Promise((resolve) => setTimeout(resolve, 5));

@@ -17,7 +17,7 @@ const SET_ROLES =
 
 async function makeAdmin() {
   const admin = await register(server.url);
-  const granted = await cli(server.dbPath, "grant-role", admin.email, "ADMIN");
+  const granted = await cli(server.databaseUrl, "grant-role", admin.email, "ADMIN");
   expect(granted.code).toBe(0);
   return admin;
 }
@@ -37,7 +37,7 @@ describe("roles", () => {
       ),
     ).toBe("FORBIDDEN");
     // The operator CLI runs as its own process on the same database file while the server is up.
-    const granted = await cli(server.dbPath, "grant-role", user.email, "admin");
+    const granted = await cli(server.databaseUrl, "grant-role", user.email, "admin");
     expect(granted).toMatchObject({ code: 0 });
     expect(granted.stdout).toMatch(/USER, ADMIN/);
     // Same access token: roles are read from the database on each request.
@@ -45,7 +45,7 @@ describe("roles", () => {
     expect(r.body.errors).toBeUndefined();
     expect((await me(server.url, user.accessToken)).body.data?.me).toMatchObject({ roles: ["USER", "ADMIN"] });
     // And back: revoke-role applies to the next request too.
-    expect((await cli(server.dbPath, "revoke-role", user.email, "ADMIN")).code).toBe(0);
+    expect((await cli(server.databaseUrl, "revoke-role", user.email, "ADMIN")).code).toBe(0);
     expect(errorCode(await gql(server.url, USERS, {}, { token: user.accessToken }))).toBe("FORBIDDEN");
   });
 
@@ -87,7 +87,7 @@ describe("roles", () => {
     const solo = await startServer();
     try {
       const admin = await register(solo.url);
-      await cli(solo.dbPath, "grant-role", admin.email, "ADMIN");
+      await cli(solo.databaseUrl, "grant-role", admin.email, "ADMIN");
       const refused = await gql(
         solo.url,
         SET_ROLES,

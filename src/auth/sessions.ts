@@ -1,4 +1,4 @@
-import type { EntityManager, FilterQuery } from "@mikro-orm/core";
+import { type EntityManager, type FilterQuery, LockMode } from "@mikro-orm/core";
 import { RefreshToken, Session, type SessionEndReason, type User } from "../db/entities";
 import { isUuid } from "../db/ids";
 import { invalidRefreshToken, notFound, refreshTokenReused } from "../errors";
@@ -28,6 +28,12 @@ export interface SessionPolicy {
   sessionMaxAge: number;
   /** Seconds during which the newest used token may come back (lost response, several tabs). */
   reuseGrace: number;
+  /**
+   * Serialise rotations of one session with a row lock (SELECT … FOR UPDATE):
+   * needed where several connections or instances write at once (PostgreSQL).
+   * SQLite transactions are serial already.
+   */
+  lockRows: boolean;
 }
 
 /** Outcome of the rotation transaction; a reuse must commit before it is reported. */
@@ -73,9 +79,17 @@ export class Sessions {
     const tokenHash = hashRefreshToken(presented);
 
     const outcome = await em.transactional(async (tx): Promise<Rotation> => {
-      const token = await tx.findOne(RefreshToken, { tokenHash }, { populate: ["session", "session.user"] });
-      if (token === null || !token.session.isActive(now)) return { kind: "invalid" };
-      const session = token.session;
+      const found = await tx.findOne(RefreshToken, { tokenHash });
+      if (found === null) return { kind: "invalid" };
+      // Under the session's lock, read the token again: a concurrent rotation may have just used it.
+      const session = await tx.findOne(
+        Session,
+        found.session.id,
+        this.policy.lockRows ? { lockMode: LockMode.PESSIMISTIC_WRITE } : {},
+      );
+      const token = this.policy.lockRows ? await tx.findOne(RefreshToken, found.id, { refresh: true }) : found;
+      if (session === null || token === null || !session.isActive(now)) return { kind: "invalid" };
+      await tx.populate(session, ["user"]);
 
       if (token.usedAt === null) {
         if (token.expiresAt <= now) return { kind: "invalid" };

@@ -5,20 +5,28 @@ import { loadConfig } from "../config";
 import { openDatabase } from "../db/orm";
 
 /**
- * Developer command: diff the entities against a database with every existing
- * migration applied, write the new migration, and regenerate the explicit list
- * in src/db/migrations/index.ts.
+ * Developer command: diff the entities against a scratch database with every
+ * existing migration applied, write the new migration into the dialect's
+ * folder, and regenerate that folder's explicit list (index.ts).
+ *
+ *   npm run db:migration:create                                  # SQLite (scratch file under ./data)
+ *   DATABASE_URL=postgres://…/scratch npm run db:migration:create  # PostgreSQL (an empty scratch database)
+ * Add `--initial` for a dialect's first migration.
  */
 async function main(): Promise<void> {
-  const { config } = loadConfig({ ...process.env, DATABASE_URL: "sqlite:./data/migration-scratch.sqlite" });
-  const orm = await openDatabase(config.database);
+  const { DATABASE_URL = "sqlite:./data/migration-scratch.sqlite" } = process.env;
+  const { config } = loadConfig({ ...process.env, DATABASE_URL });
+  const dialect = config.database.kind === "postgres" ? "postgresql" : "sqlite";
+  const orm = await openDatabase(config.database, { log: console.log });
   try {
     const result = await orm.getMigrator().createMigration(undefined, false, process.argv.includes("--initial"));
-    console.log(result.fileName ? `created ${result.fileName}` : "no changes: the entities match the migrations");
+    console.log(
+      result.fileName ? `created ${dialect}/${result.fileName}` : "no changes: the entities match the migrations",
+    );
   } finally {
     await orm.close();
   }
-  const dir = join(__dirname, "..", "db", "migrations");
+  const dir = join(__dirname, "..", "db", "migrations", dialect);
   const names = readdirSync(dir)
     .filter((f) => /^Migration\d+.*\.ts$/.test(f))
     .map((f) => f.replace(/\.ts$/, ""))

@@ -1,6 +1,6 @@
 import { chmodSync, closeSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
-import { MikroORM } from "@mikro-orm/sqlite";
+import { MikroORM } from "@mikro-orm/core";
 import { createOrmConfig, type OrmHooks } from "../../mikro-orm.config";
 import type { DatabaseConfig } from "../config";
 
@@ -11,11 +11,13 @@ export async function openDatabase(
   database: DatabaseConfig,
   { migrate = true, ...hooks }: { migrate?: boolean } & OrmHooks = {},
 ): Promise<Orm> {
-  mkdirSync(dirname(database.path), { recursive: true });
-  // The file holds password hashes: owner-only (ASVS 13.4, DR-06). Created before
-  // SQLite opens it, because SQLite gives its -wal and -shm files the same mode.
-  closeSync(openSync(database.path, "a", 0o600));
-  chmodSync(database.path, 0o600);
+  if (database.kind === "sqlite") {
+    mkdirSync(dirname(database.path), { recursive: true });
+    // The file holds password hashes: owner-only (ASVS 13.4, DR-06). Created before
+    // SQLite opens it, because SQLite gives its -wal and -shm files the same mode.
+    closeSync(openSync(database.path, "a", 0o600));
+    chmodSync(database.path, 0o600);
+  }
   const orm = await MikroORM.init(createOrmConfig(database, hooks));
   if (migrate) await orm.getMigrator().up();
   return orm;

@@ -7,11 +7,11 @@ const OPERATOR = join(__dirname, "..", "..", "dist", "src", "cli", "operator.js"
 
 /** Runs the built operator CLI (what `npm run cli` runs) as a separate process against a database file. */
 export async function cli(
-  dbPath: string,
+  databaseUrl: string,
   ...args: string[]
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, [OPERATOR, ...args], {
-    env: { PATH: process.env.PATH ?? "", ...TEST_ENV, DATABASE_URL: `sqlite:${dbPath}` },
+    env: { PATH: process.env.PATH ?? "", ...TEST_ENV, DATABASE_URL: databaseUrl },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let stdout = "";

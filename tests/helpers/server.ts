@@ -1,9 +1,7 @@
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { buildApp } from "../../src/app";
 import { type Config, loadConfig } from "../../src/config";
+import { freshDatabaseUrl } from "./database";
 
 /** K of the security checklist: the HS256 key of the test environment, for forging tokens. */
 export const TEST_JWT_SECRET = "test-only-hs256-key-0123456789abcdefghijklmnop";
@@ -26,7 +24,8 @@ export interface TestServer {
   url: string;
   app: FastifyInstance;
   config: Config;
-  dbPath: string;
+  /** DATABASE_URL of this server: give it to another server or the CLI to share the database. */
+  databaseUrl: string;
   /** Every JSON log line the server wrote. */
   logs: string[];
   /** Every SQL statement the server ran. */
@@ -35,13 +34,14 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export function tempDatabasePath(): string {
-  return join(mkdtempSync(join(tmpdir(), "auth-test-")), "auth.sqlite");
-}
-
-/** The real server (same buildApp as `npm start`) on 127.0.0.1 and an ephemeral port. */
-export async function startServer(env: Record<string, string> = {}, dbPath = tempDatabasePath()): Promise<TestServer> {
-  const { config } = loadConfig({ ...TEST_ENV, DATABASE_URL: `sqlite:${dbPath}`, ...env });
+/**
+ * The real server (same buildApp as `npm start`) on 127.0.0.1 and an ephemeral
+ * port, on a new database (SQLite, or PostgreSQL with TEST_DATABASE=postgres)
+ * unless `databaseUrl` names an existing one.
+ */
+export async function startServer(env: Record<string, string> = {}, databaseUrl?: string): Promise<TestServer> {
+  const url = databaseUrl ?? (await freshDatabaseUrl());
+  const { config } = loadConfig({ ...TEST_ENV, DATABASE_URL: url, ...env });
   const logs: string[] = [];
   const queries: string[] = [];
   const app = await buildApp(config, {
@@ -55,7 +55,7 @@ export async function startServer(env: Record<string, string> = {}, dbPath = tem
     url: `http://127.0.0.1:${address.port}`,
     app,
     config,
-    dbPath,
+    databaseUrl: url,
     logs,
     queries,
     sql: (query, params = []) => app.orm.em.getConnection().execute(query, params),

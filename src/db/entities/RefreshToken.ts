@@ -13,6 +13,7 @@ export class RefreshToken {
   @PrimaryKey({ type: "uuid" })
   id: string = randomUUID();
 
+  @Index()
   @ManyToOne({ entity: () => Session, deleteRule: "cascade" })
   session!: Session;
 
