@@ -34,6 +34,8 @@ export function createOrmConfig(database: DatabaseConfig, hooks: OrmHooks = {}):
     logger: (message: string) => (message.startsWith("[query]") ? onQuery?.(message) : log?.(message)),
     // Per-request forks only: a shared identity map across requests would leak state.
     allowGlobalContext: false,
+    // knex reports dropped connections (a database restart) itself; into the JSON log, not bare console lines.
+    driverOptions: { log: { warn: log, error: log, deprecate: log, debug: () => {} } },
   };
   const migrations = (dialect: "sqlite" | "postgresql", migrationsList: typeof sqliteMigrations) => ({
     migrationsList,
