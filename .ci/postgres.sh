@@ -17,9 +17,12 @@ case "${1:-start}" in
       [ "$(id -u)" = 0 ] && chown postgres "$PGDATA"
       as_postgres "$PGBIN/initdb" -D "$PGDATA" -U postgres --auth=trust -E UTF8 >/dev/null
     fi
-    as_postgres "$PGBIN/pg_ctl" -D "$PGDATA" -l "$PGDATA/server.log" -w \
-      -o "-p $PGPORT -c listen_addresses=127.0.0.1 -c unix_socket_directories=$PGDATA -c max_connections=300 -c fsync=off" \
-      start >/dev/null
+    # Already running (a second start, or a developer's earlier one): reuse it.
+    if ! as_postgres "$PGBIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then
+      as_postgres "$PGBIN/pg_ctl" -D "$PGDATA" -l "$PGDATA/server.log" -w \
+        -o "-p $PGPORT -c listen_addresses=127.0.0.1 -c unix_socket_directories=$PGDATA -c max_connections=300 -c fsync=off" \
+        start >/dev/null
+    fi
     echo "postgres://postgres@127.0.0.1:$PGPORT/postgres"
     ;;
   stop)
