@@ -4,20 +4,27 @@
 // variables types.
 import { graphql } from "./gql";
 
+// What every sign-in returns, shared by register and login.
+export const AuthPayloadFields = graphql(`
+  fragment AuthPayloadFields on AuthPayload {
+    accessToken
+    tokenType
+    expiresIn
+    refreshToken
+    refreshTokenExpiresAt
+    user {
+      id
+      email
+      roles
+      createdAt
+    }
+  }
+`);
+
 export const RegisterMutation = graphql(`
   mutation Register($input: RegisterInput!) {
     register(input: $input) {
-      accessToken
-      tokenType
-      expiresIn
-      refreshToken
-      refreshTokenExpiresAt
-      user {
-        id
-        email
-        roles
-        createdAt
-      }
+      ...AuthPayloadFields
     }
   }
 `);
@@ -25,17 +32,7 @@ export const RegisterMutation = graphql(`
 export const LoginMutation = graphql(`
   mutation Login($input: LoginInput!) {
     login(input: $input) {
-      accessToken
-      tokenType
-      expiresIn
-      refreshToken
-      refreshTokenExpiresAt
-      user {
-        id
-        email
-        roles
-        createdAt
-      }
+      ...AuthPayloadFields
     }
   }
 `);
