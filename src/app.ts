@@ -1,20 +1,12 @@
 import "reflect-metadata";
-import { ApolloServer } from "@apollo/server";
-import {
-  ApolloServerPluginCacheControlDisabled,
-  ApolloServerPluginLandingPageDisabled,
-} from "@apollo/server/plugin/disabled";
-import { ApolloServerPluginLandingPageLocalDefault } from "@apollo/server/plugin/landingPage/default";
-import { fastifyApolloDrainPlugin, fastifyApolloHandler } from "@as-integrations/fastify";
 import cookie from "@fastify/cookie";
-import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
+import Fastify, { type FastifyInstance } from "fastify";
 import type { Config } from "./config";
 import { type Orm, openDatabase } from "./db/orm";
-import { createContext, type GraphQLContext } from "./graphql/context";
-import { createFormatError } from "./graphql/format-error";
-import { LIMITS, validationRules } from "./graphql/limits";
-import { buildGraphQLSchema } from "./graphql/schema";
+import { startApollo } from "./graphql/apollo";
+import { createContext } from "./graphql/context";
 import { closeConnectionsWhenStopping } from "./http/graceful-close";
+import { registerGraphQLRoute } from "./http/graphql-route";
 import { registerHealthRoutes } from "./http/health";
 import { registerJwksRoute } from "./http/jwks";
 import { loggerOptions } from "./http/logger";
@@ -69,68 +61,11 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     const warn = event.event === "refresh_token_reused" || event.event === "login_throttled";
     app.log[warn ? "warn" : "info"](event, `auth event: ${event.event}`);
   });
-  const apollo = new ApolloServer<GraphQLContext>({
-    schema: await buildGraphQLSchema(),
-    validationRules,
-    parseOptions: { maxTokens: LIMITS.maxTokens },
-    introspection: config.introspection,
-    includeStacktraceInErrorResponses: false,
-    // No "Did you mean …?" hints that map the schema for an attacker.
-    hideSchemaDetailsFromClientErrors: config.production,
-    formatError: createFormatError(app.log),
-    logger: app.log,
-    plugins: [
-      fastifyApolloDrainPlugin(app),
-      // Responses carry tokens and per-user data: never cacheable (set below).
-      ApolloServerPluginCacheControlDisabled(),
-      // Sandbox for developers; in production no page at all (GraphQL CS: no GraphiQL/Explorer).
-      config.production
-        ? ApolloServerPluginLandingPageDisabled()
-        : ApolloServerPluginLandingPageLocalDefault({ embed: true }),
-    ],
-  });
-  await apollo.start();
-
-  app.route({
-    url: "/graphql",
-    method: ["GET", "POST", "OPTIONS"],
-    exposeHeadRoute: false,
-    preValidation: async (request, reply) => {
-      if (documentLength(request) > LIMITS.maxDocumentLength) {
-        return reply.code(400).send({
-          errors: [
-            {
-              message: `The GraphQL document is longer than ${LIMITS.maxDocumentLength} characters`,
-              extensions: { code: "BAD_REQUEST" },
-            },
-          ],
-        });
-      }
-    },
-    // RFC 6749 §5.1: responses with tokens must not be stored by any cache.
-    onSend: async (_request, reply, payload) => {
-      reply.header("cache-control", "no-store").header("pragma", "no-cache");
-      return payload;
-    },
-    handler: fastifyApolloHandler(apollo, {
-      context: async (request, reply) =>
-        createContext(request, reply, orm.em.fork(), services, config.refreshTokenTransport),
-    }),
-  });
-  // Only GET, POST and OPTIONS mean anything here (no TRACE, no PUT, …).
-  app.route({
-    url: "/graphql",
-    method: ["PUT", "PATCH", "DELETE", "HEAD", "TRACE"],
-    handler: async (_request, reply) => reply.code(405).header("allow", "GET, POST, OPTIONS").send(),
-  });
+  const apollo = await startApollo(app, config);
+  registerGraphQLRoute(app, apollo, async (request, reply) =>
+    createContext(request, reply, orm.em.fork(), services, config.refreshTokenTransport),
+  );
   registerHealthRoutes(app, orm);
   registerJwksRoute(app, config.jwt.keys);
   return app;
-}
-
-/** The `query` of a POST body or of a GET query string, as sent. */
-function documentLength(request: FastifyRequest): number {
-  const source = request.method === "GET" ? request.query : request.body;
-  const query = source && typeof source === "object" ? (source as { query?: unknown }).query : undefined;
-  return typeof query === "string" ? query.length : 0;
 }
