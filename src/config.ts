@@ -103,7 +103,7 @@ const envSchema = z.object({
   ARGON2_PARALLELISM: int(1, 64).default(1),
   LOGIN_MAX_FAILURES: int(1, 1000).default(5),
   LOGIN_LOCKOUT_SECONDS: int(1, 86400).default(900),
-  AUTH_RATE_LIMIT_PER_MINUTE: int(1, 1_000_000).default(30),
+  AUTH_RATE_LIMIT_PER_MINUTE: int(1, 1_000_000_000).default(30),
   CORS_ORIGINS: z
     .string()
     .transform((v) =>
