@@ -36,7 +36,8 @@ describe.skipIf(!haveChromium)("the example web client in Chromium (cookie trans
   let pageUrl: string;
 
   beforeAll(async () => {
-    if (!existsSync(join(WEB, "node_modules"))) execFileSync("npm", ["ci", "--no-audit", "--no-fund"], { cwd: WEB, stdio: "inherit" });
+    if (!existsSync(join(WEB, "node_modules")))
+      execFileSync("npm", ["ci", "--no-audit", "--no-fund"], { cwd: WEB, stdio: "inherit" });
     execFileSync("npm", ["run", "build"], { cwd: WEB, stdio: "inherit" });
     site = await serveStatic(join(WEB, "dist"));
     const origin = `http://127.0.0.1:${port(site)}`;
@@ -45,7 +46,16 @@ describe.skipIf(!haveChromium)("the example web client in Chromium (cookie trans
     pageUrl = `${origin}/?api=${encodeURIComponent(`${api.url}/graphql`)}`;
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
     });
   }, 120_000);
   afterAll(async () => {
@@ -77,7 +87,12 @@ describe.skipIf(!haveChromium)("the example web client in Chromium (cookie trans
     await tab.waitForSelector(`#me-email:has-text("${email}")`);
     // The refresh token is an HttpOnly cookie: in the jar, invisible to scripts.
     const cookies = await context.cookies(`${api.url}/graphql`);
-    expect(cookies.find((c) => c.name === "__Secure-refresh_token")).toMatchObject({ httpOnly: true, secure: true, sameSite: "Strict", path: "/graphql" });
+    expect(cookies.find((c) => c.name === "__Secure-refresh_token")).toMatchObject({
+      httpOnly: true,
+      secure: true,
+      sameSite: "Strict",
+      path: "/graphql",
+    });
     expect(await tab.evaluate(() => (globalThis as any).document.cookie)).toBe("");
     mkdirSync(ARTIFACTS, { recursive: true });
     await tab.screenshot({ path: join(ARTIFACTS, "web-signed-in.png"), fullPage: true });
@@ -124,7 +139,9 @@ describe.skipIf(!haveChromium)("the example web client in Chromium (cookie trans
     await tab.click("#logout");
     await tab.waitForSelector("#register-form", { state: "visible" });
     expect(await auth(tab).me()).toBeNull();
-    expect((await context.cookies(`${api.url}/graphql`)).find((c) => c.name === "__Secure-refresh_token")).toBeUndefined();
+    expect(
+      (await context.cookies(`${api.url}/graphql`)).find((c) => c.name === "__Secure-refresh_token"),
+    ).toBeUndefined();
     // The other tab's next refresh finds the session over and signs out too.
     expect(await auth(second).refresh()).toBe(false);
     expect(await second.isVisible("#register-form")).toBe(true);
