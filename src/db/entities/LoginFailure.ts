@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { Entity, Index, PrimaryKey, Property } from "@mikro-orm/core";
+import { Entity, Index, PrimaryKey, Property, t } from "@mikro-orm/core";
 
 /**
  * One failed login, for throttling. Kept in the database so the count survives
@@ -19,6 +19,6 @@ export class LoginFailure {
   @Property({ type: "string", length: 64 })
   ip!: string;
 
-  @Property({ type: "datetime" })
+  @Property({ type: t.datetime })
   failedAt!: Date;
 }

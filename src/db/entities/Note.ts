@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { Entity, Index, ManyToOne, OptionalProps, PrimaryKey, Property } from "@mikro-orm/core";
+import { Entity, Index, ManyToOne, OptionalProps, PrimaryKey, Property, t } from "@mikro-orm/core";
 import { User } from "./User";
 
 /** The example of a resource protected per owner. */
@@ -20,9 +20,9 @@ export class Note {
   @Property({ type: "text" })
   body!: string;
 
-  @Property({ type: "datetime" })
+  @Property({ type: t.datetime })
   createdAt: Date = new Date();
 
-  @Property({ type: "datetime" })
+  @Property({ type: t.datetime })
   updatedAt: Date = new Date();
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { Entity, Index, ManyToOne, OptionalProps, PrimaryKey, Property } from "@mikro-orm/core";
+import { Entity, Index, ManyToOne, OptionalProps, PrimaryKey, Property, t } from "@mikro-orm/core";
 import { Session } from "./Session";
 
 /**
@@ -26,14 +26,14 @@ export class RefreshToken {
   @Property({ type: "uuid", nullable: true })
   parentId: string | null = null;
 
-  @Property({ type: "datetime" })
+  @Property({ type: t.datetime })
   createdAt: Date = new Date();
 
   /** Idle expiry: unused past this, the token no longer works. */
-  @Property({ type: "datetime" })
+  @Property({ type: t.datetime })
   expiresAt!: Date;
 
   /** First time the token was exchanged; the grace rule counts from here. */
-  @Property({ type: "datetime", nullable: true })
+  @Property({ type: t.datetime, nullable: true })
   usedAt: Date | null = null;
 }

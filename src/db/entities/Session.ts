@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { Entity, Index, ManyToOne, OptionalProps, PrimaryKey, Property } from "@mikro-orm/core";
+import { Entity, Index, ManyToOne, OptionalProps, PrimaryKey, Property, t } from "@mikro-orm/core";
 import { User } from "./User";
 
 export type SessionEndReason =
@@ -22,17 +22,17 @@ export class Session {
   @ManyToOne({ entity: () => User, deleteRule: "cascade" })
   user!: User;
 
-  @Property({ type: "datetime" })
+  @Property({ type: t.datetime })
   createdAt: Date = new Date();
 
-  @Property({ type: "datetime" })
+  @Property({ type: t.datetime })
   lastUsedAt: Date = new Date();
 
   /** Absolute end: refreshing never extends a session past it. */
-  @Property({ type: "datetime" })
+  @Property({ type: t.datetime })
   expiresAt!: Date;
 
-  @Property({ type: "datetime", nullable: true })
+  @Property({ type: t.datetime, nullable: true })
   endedAt: Date | null = null;
 
   @Property({ type: "string", length: 32, nullable: true })

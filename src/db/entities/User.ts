@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { Entity, OptionalProps, PrimaryKey, Property } from "@mikro-orm/core";
+import { Entity, OptionalProps, PrimaryKey, Property, t } from "@mikro-orm/core";
 
 export const ROLES = ["USER", "ADMIN"] as const;
 export type Role = (typeof ROLES)[number];
@@ -22,9 +22,9 @@ export class User {
   @Property({ type: "json" })
   roles: Role[] = ["USER"];
 
-  @Property({ type: "datetime" })
+  @Property({ type: t.datetime })
   createdAt: Date = new Date();
 
-  @Property({ type: "datetime", onUpdate: () => new Date() })
+  @Property({ type: t.datetime, onUpdate: () => new Date() })
   updatedAt: Date = new Date();
 }
