@@ -1,6 +1,6 @@
 import { Migrator } from "@mikro-orm/migrations";
 import { defineConfig as definePostgresConfig } from "@mikro-orm/postgresql";
-import { defineConfig as defineSqliteConfig, type Options } from "@mikro-orm/sqlite";
+import { defineConfig as defineSqliteConfig, type Options } from "@mikro-orm/better-sqlite";
 import type { DatabaseConfig } from "./src/config";
 import { entities } from "./src/db/entities";
 import { migrationsList as postgresMigrations } from "./src/db/migrations/postgresql";
@@ -14,7 +14,7 @@ export interface OrmHooks {
 }
 
 interface SqliteConnection {
-  exec(sql: string, callback: (error: Error | null) => void): void;
+  exec(sql: string): void;
 }
 
 /**
@@ -61,11 +61,18 @@ export function createOrmConfig(database: DatabaseConfig, hooks: OrmHooks = {}):
     migrations: migrations("sqlite", sqliteMigrations),
     pool: {
       // On every connection: FK enforcement; WAL and a busy timeout so the operator
-      // CLI can write while the server runs.
+      // CLI can write while the server runs. In WAL mode synchronous=NORMAL cannot
+      // corrupt the file; it syncs at checkpoints instead of at every commit, so
+      // an OS crash or power loss (not a process crash) may undo the last commits.
       afterCreate: (conn: SqliteConnection, done: (error: Error | null, conn: SqliteConnection) => void) => {
-        conn.exec("PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000;", (error) =>
-          done(error, conn),
-        );
+        try {
+          conn.exec(
+            "PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;",
+          );
+          done(null, conn);
+        } catch (error) {
+          done(error as Error, conn);
+        }
       },
     },
   });

@@ -1,0 +1,284 @@
+// npm run bench [-- --smoke] [-- --duration 10] [-- --connections 16] [-- --profile me|refresh|login]
+//
+// Builds the server, starts it with production settings on a fresh SQLite file
+// (or on DATABASE_URL when it is postgres://), seeds users, and measures the
+// hot paths with autocannon from this process over loopback, next to three
+// ceilings measured in the same run. --smoke: a few seconds, fails only on
+// errors (CI); never a timed test.
+import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { availableParallelism, cpus, tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import argon2 from "argon2";
+import jwt from "jsonwebtoken";
+import { load } from "./lib/load.mjs";
+import { rssOf, startProcess, withPeakRss } from "./lib/processes.mjs";
+import { summariseProfile } from "./lib/profile.mjs";
+
+const ROOT = join(import.meta.dirname, "..");
+const { values: flags } = parseArgs({
+  options: {
+    smoke: { type: "boolean", default: false },
+    duration: { type: "string" },
+    connections: { type: "string" },
+    // --profile me|refresh|login: only that row, the server under --cpu-prof; prints where its time goes.
+    profile: { type: "string" },
+  },
+});
+const smoke = flags.smoke;
+const duration = Number(flags.duration ?? (smoke ? 1 : 10));
+const connections = Number(flags.connections ?? (smoke ? 4 : 16));
+const warmup = smoke ? 0.5 : 3;
+const rssChunks = smoke ? 2 : 10;
+const rssChunkSize = smoke ? 500 : 10_000;
+const PASSWORD = "bench correct horse battery staple";
+
+execFileSync("npm", ["run", "--silent", "build"], { cwd: ROOT, stdio: "inherit" });
+const { loadConfig } = await import(join(ROOT, "dist", "src", "config.js"));
+
+const work = mkdtempSync(join(tmpdir(), "auth-bench-"));
+const databaseUrl = process.env.DATABASE_URL?.startsWith("postgres")
+  ? process.env.DATABASE_URL
+  : `sqlite:${join(work, "bench.sqlite")}`;
+const serverEnv = {
+  PATH: process.env.PATH ?? "",
+  NODE_ENV: "production",
+  HOST: "127.0.0.1",
+  PORT: "0",
+  DATABASE_URL: databaseUrl,
+  JWT_SECRET: randomBytes(48).toString("base64"),
+  // All load comes from one address: the per-address limit would measure itself.
+  AUTH_RATE_LIMIT_PER_MINUTE: "1000000000",
+  ...(process.env.LOG_LEVEL ? { LOG_LEVEL: process.env.LOG_LEVEL } : {}),
+};
+const { config } = loadConfig(serverEnv);
+
+const targets = [];
+const start = async (options) => {
+  const target = await startProcess({ ...options, logFile: join(work, `${options.name}.log`) });
+  targets.push(target);
+  return target;
+};
+const cleanUp = async () => {
+  await Promise.all(targets.map((t) => t.stop()));
+  rmSync(work, { recursive: true, force: true });
+};
+
+async function bench() {
+  const server = await start({
+    name: "server",
+    args: [
+      ...(flags.profile ? ["--cpu-prof", `--cpu-prof-dir=${join(work, "profile")}`] : []),
+      join(ROOT, "dist", "src", "main.js"),
+    ],
+    env: serverEnv,
+    listening: /Server listening at http:\/\/127\.0\.0\.1:(\d+)/,
+  });
+
+  // Seed: one user per connection for `me`, another per connection for refresh chains.
+  const gql = async (query, variables, token) => {
+    const response = await fetch(`${server.url}/graphql`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: JSON.stringify({ query, variables }),
+    });
+    const body = await response.json();
+    if (body.errors) throw new Error(`seeding failed: ${JSON.stringify(body.errors)}`);
+    return body.data;
+  };
+  const run = randomBytes(4).toString("hex");
+  const users = [];
+  for (let i = 0; i < 2 * connections; i++) {
+    const email = `bench.${run}.${i}@example.com`;
+    const { register } = await gql(
+      "mutation($e:String!,$p:String!){register(input:{email:$e,password:$p}){accessToken refreshToken user{id}}}",
+      { e: email, p: PASSWORD },
+    );
+    users.push({ email, ...register });
+  }
+  const meUsers = users.slice(0, connections);
+  // Refresh-token chains, one per connection. autocannon's per-connection
+  // context lasts one request, so a chain is a queue entry: a request takes
+  // one, its response puts the rotated token back. Tokens still in flight when
+  // a run stops go back as they were: presenting a token whose response was
+  // lost, within the grace period, is what a client does then.
+  const chains = users.slice(connections).map((u) => u.refreshToken);
+  const inFlight = new Set();
+  let nextMe = 0;
+  const ME = "query Me { me { id email roles } }";
+  const meRequest = () => {
+    const user = meUsers[nextMe++ % meUsers.length];
+    return { headers: { authorization: `Bearer ${user.accessToken}` }, body: { query: ME } };
+  };
+  const measure = async (target, options) => {
+    await load({ url: target.url, connections, duration: warmup, ...options });
+    options.afterRun?.();
+    const result = await withPeakRss(target.child.pid, () =>
+      load({ url: target.url, connections, duration, ...options }),
+    );
+    options.afterRun?.();
+    return result;
+  };
+
+  const REFRESH = "mutation($t:String!){refreshToken(refreshToken:$t){accessToken refreshToken}}";
+  const refreshOptions = {
+    request: (context) => {
+      context.token = chains.shift();
+      inFlight.add(context.token);
+      return { body: { query: REFRESH, variables: { t: context.token } } };
+    },
+    onData: (data, context) => {
+      inFlight.delete(context.token);
+      if (data) chains.push(data.refreshToken.refreshToken);
+    },
+    afterRun: () => {
+      chains.push(...inFlight);
+      inFlight.clear();
+    },
+  };
+  const LOGIN = "mutation($e:String!,$p:String!){login(input:{email:$e,password:$p}){accessToken}}";
+  let nextLogin = 0;
+  const loginRequest = () => ({
+    body: { query: LOGIN, variables: { e: users[nextLogin++ % users.length].email, p: PASSWORD } },
+  });
+  const scenarios = {
+    me: () => measure(server, { request: meRequest }),
+    refresh: () => measure(server, refreshOptions),
+    login: () => measure(server, { request: loginRequest }),
+  };
+
+  if (flags.profile) {
+    const result = await scenarios[flags.profile]();
+    await server.stop();
+    console.log(
+      `${flags.profile}: ${result.rps.toFixed(0)} req/s, ${result.errors} errors (first: ${result.firstError}), under --cpu-prof\n\n${summariseProfile(join(work, "profile"))}`,
+    );
+    return;
+  }
+
+  // The ceilings answer `me` for the same tokens from memory.
+  const fixture = join(work, "fixture.json");
+  const sessions = Object.fromEntries(
+    meUsers.map((u) => {
+      const claims = jwt.decode(u.accessToken);
+      return [claims.sid, { id: claims.sub, email: u.email, roles: claims.roles }];
+    }),
+  );
+  writeFileSync(
+    fixture,
+    JSON.stringify({
+      secret: serverEnv.JWT_SECRET,
+      issuer: config.jwt.issuer,
+      audience: config.jwt.audience,
+      sessions,
+    }),
+  );
+  const bare = await start({
+    name: "bare-http",
+    args: [join(import.meta.dirname, "ceilings", "bare-http.mjs")],
+    env: { PATH: serverEnv.PATH, NODE_ENV: "production", BENCH_FIXTURE: fixture },
+    listening: /listening (\d+)/,
+  });
+  const apollo = await start({
+    name: "apollo-memory",
+    args: ["--import", "tsx", join(import.meta.dirname, "ceilings", "apollo-memory.ts")],
+    env: { PATH: serverEnv.PATH, NODE_ENV: "production", BENCH_FIXTURE: fixture },
+    listening: /listening (\d+)/,
+  });
+
+  const rows = [];
+  const row = (operation, result, extra = {}) => {
+    rows.push({ operation, ...result, ...extra });
+    if (result.errors > 0) console.error(`${operation}: ${result.errors} errors, first: ${result.firstError}`);
+  };
+
+  row("ceiling: bare node:http, JWT + Map", await measure(bare, { request: meRequest }));
+  row("ceiling: Apollo + type-graphql, in memory", await measure(apollo, { request: meRequest }));
+  row("me (session check in the database)", await scenarios.me());
+  row("refreshToken rotation chains", await scenarios.refresh());
+
+  // argon2id bound: cores ÷ the time of one hash at the configured cost, measured idle.
+  const cost = { type: argon2.argon2id, ...config.argon2 };
+  await argon2.hash(PASSWORD, cost);
+  const samples = smoke ? 2 : 20;
+  const t0 = performance.now();
+  for (let i = 0; i < samples; i++) await argon2.hash(PASSWORD, cost);
+  const hashMs = (performance.now() - t0) / samples;
+  const cores = availableParallelism();
+  const argon2Bound = cores / (hashMs / 1000);
+  const login = await scenarios.login();
+  row(`login (argon2id m=${cost.memoryCost} KiB, t=${cost.timeCost}, p=${cost.parallelism})`, login);
+
+  // `me` while logins saturate the hashing pool.
+  const storm = await withPeakRss(server.child.pid, async () => {
+    const [logins, me] = await Promise.all([
+      load({ url: server.url, connections, duration, request: loginRequest }),
+      load({ url: server.url, connections: Math.max(1, connections / 4), duration, request: meRequest }),
+    ]);
+    return { logins, me };
+  });
+  row("me during a login storm", { ...storm.me, peakRss: storm.peakRss });
+  row("  the login storm itself", { ...storm.logins, peakRss: storm.peakRss });
+
+  // RSS over many `me` requests: the first chunk warms up, later ones must stay flat.
+  const rss = [];
+  let rssErrors = 0;
+  for (let i = 0; i < rssChunks; i++) {
+    const r = await load({ url: server.url, connections, amount: rssChunkSize, request: meRequest });
+    rssErrors += r.errors;
+    rss.push(rssOf(server.child.pid));
+  }
+  const rssDrift = Math.max(...rss.slice(1).map((v) => Math.abs(v - rss[0]) / rss[0]));
+
+  // Report.
+  const byName = (prefix) => rows.find((r) => r.operation.startsWith(prefix));
+  const bareRps = byName("ceiling: bare").rps;
+  const mib = (bytes) => (bytes / 1024 / 1024).toFixed(0);
+  console.log(
+    `\n${cpus()[0]?.model ?? "cpu"} × ${cores}, Node ${process.version}, ${databaseUrl.split(":")[0]}, ${connections} connections, ${duration} s per row${smoke ? " (smoke)" : ""}\n`,
+  );
+  console.log("| operation | req/s | p50 ms | p99 ms | errors | peak RSS MiB |");
+  console.log("|---|---:|---:|---:|---:|---:|");
+  for (const r of rows) {
+    console.log(`| ${r.operation} | ${r.rps.toFixed(0)} | ${r.p50} | ${r.p99} | ${r.errors} | ${mib(r.peakRss)} |`);
+  }
+  const me = byName("me (");
+  const stormMe = byName("me during");
+  const checks = [
+    ["me ÷ bare-node ceiling", me.rps / bareRps, "≥ 0.30", me.rps / bareRps >= 0.3],
+    ["Apollo in memory ÷ bare-node ceiling (reference)", byName("ceiling: Apollo").rps / bareRps, "", true],
+    [
+      `login ÷ argon2 bound (${cores} cores ÷ ${hashMs.toFixed(1)} ms = ${argon2Bound.toFixed(0)}/s)`,
+      login.rps / argon2Bound,
+      "≥ 0.9",
+      login.rps / argon2Bound >= 0.9,
+    ],
+    ["me p99 during the login storm, ms", stormMe.p99, "< 50", stormMe.p99 < 50],
+    ["refreshToken rotations/s", byName("refreshToken").rps, "≥ 1000", byName("refreshToken").rps >= 1000],
+    [
+      `RSS drift over ${rssChunks * rssChunkSize} me requests (${rss.map(mib).join(", ")} MiB)`,
+      rssDrift,
+      "≤ 0.10",
+      rssDrift <= 0.1,
+    ],
+  ];
+  console.log("\n| measure | value | target | met |");
+  console.log("|---|---:|---|---|");
+  for (const [name, value, target, met] of checks) {
+    console.log(`| ${name} | ${value.toFixed(2)} | ${target} | ${target ? (met ? "yes" : "**no**") : ""} |`);
+  }
+
+  const errors = rows.reduce((sum, r) => sum + r.errors, 0) + rssErrors;
+  if (errors > 0) {
+    console.error(`\n${errors} requests failed`);
+    process.exitCode = 1;
+  }
+}
+
+try {
+  await bench();
+} finally {
+  await cleanUp();
+}
