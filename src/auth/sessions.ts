@@ -95,17 +95,8 @@ export class Sessions {
     const tokenHash = hashRefreshToken(presented);
 
     const outcome = await em.transactional(async (tx): Promise<Rotation> => {
-      const found = await tx.findOne(RefreshToken, { tokenHash });
-      if (found === null) return { kind: "invalid" };
-      // Under the session's lock, read the token again: a concurrent rotation may have just used it.
-      const session = await tx.findOne(
-        Session,
-        found.session.id,
-        this.policy.lockRows ? { lockMode: LockMode.PESSIMISTIC_WRITE } : {},
-      );
-      const token = this.policy.lockRows ? await tx.findOne(RefreshToken, found.id, { refresh: true }) : found;
+      const { session, token } = await this.readForRotation(tx, tokenHash);
       if (session === null || token === null || !session.isActive(now)) return { kind: "invalid" };
-      await tx.populate(session, ["user"]);
 
       if (token.usedAt === null) {
         if (token.expiresAt <= now) return { kind: "invalid" };
@@ -279,6 +270,28 @@ export class Sessions {
     em.map(User, columns(row, "u_"));
     const session = em.map(Session, columns(row, "s_"));
     return session.isActive(now) ? session : null;
+  }
+
+  /**
+   * The presented token with its session and user. SQLite runs one
+   * transaction at a time, so one joined read is enough; elsewhere the session
+   * row is locked and the token read again under the lock, because a
+   * concurrent rotation may have just used it.
+   */
+  private async readForRotation(
+    tx: EntityManager,
+    tokenHash: string,
+  ): Promise<{ session: Session | null; token: RefreshToken | null }> {
+    if (!this.policy.lockRows) {
+      const token = await tx.findOne(RefreshToken, { tokenHash }, { populate: ["session.user"] });
+      return { session: token?.session ?? null, token };
+    }
+    const found = await tx.findOne(RefreshToken, { tokenHash });
+    if (found === null) return { session: null, token: null };
+    const session = await tx.findOne(Session, found.session.id, { lockMode: LockMode.PESSIMISTIC_WRITE });
+    const token = await tx.findOne(RefreshToken, found.id, { refresh: true });
+    if (session !== null) await tx.populate(session, ["user"]);
+    return { session, token };
   }
 
   /**
