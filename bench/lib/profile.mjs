@@ -3,8 +3,9 @@ import { join } from "node:path";
 
 /**
  * Self time of a V8 .cpuprofile grouped by where the code lives (a package
- * under node_modules, node's internals, or this project's files), and the
- * heaviest functions: enough to see what a request spends its time on.
+ * under node_modules, node's internals, or this project's files), the
+ * heaviest functions, and the inclusive time of this project's own functions
+ * (what each step of a request costs with everything it calls).
  */
 export function summariseProfile(dir, top = 25) {
   const file = readdirSync(dir).find((f) => f.endsWith(".cpuprofile"));
@@ -14,12 +15,28 @@ export function summariseProfile(dir, top = 25) {
   const total = profile.nodes.reduce((sum, n) => sum + (n.callFrame.functionName === "(idle)" ? 0 : n.hitCount), 0);
   const byPlace = new Map();
   const byFunction = new Map();
-  for (const { callFrame, hitCount } of profile.nodes) {
+  const inclusive = new Map();
+  const parentOf = new Map();
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  for (const node of profile.nodes) for (const child of node.children ?? []) parentOf.set(child, node.id);
+  const nameOf = ({ callFrame }) =>
+    `${callFrame.functionName || "(anonymous)"} ${placeOf(callFrame.url, callFrame.functionName)}:${callFrame.lineNumber + 1}`;
+  for (const node of profile.nodes) {
+    const { callFrame, hitCount } = node;
     if (hitCount === 0 || callFrame.functionName === "(idle)") continue;
     const place = placeOf(callFrame.url, callFrame.functionName);
     byPlace.set(place, (byPlace.get(place) ?? 0) + hitCount);
-    const fn = `${callFrame.functionName || "(anonymous)"} ${place}:${callFrame.lineNumber + 1}`;
+    const fn = nameOf(node);
     byFunction.set(fn, (byFunction.get(fn) ?? 0) + hitCount);
+    // Each sample counts once for every distinct own function on its stack (recursion included once).
+    const seen = new Set();
+    for (let id = node.id; id !== undefined; id = parentOf.get(id)) {
+      const frame = byId.get(id);
+      if (!frame.callFrame.url.includes("/dist/src/")) continue;
+      const name = nameOf(frame);
+      seen.add(name);
+    }
+    for (const name of seen) inclusive.set(name, (inclusive.get(name) ?? 0) + hitCount);
   }
   const table = (map) =>
     [...map]
@@ -27,7 +44,11 @@ export function summariseProfile(dir, top = 25) {
       .slice(0, top)
       .map(([name, hits]) => `${((100 * hits) / total).toFixed(1).padStart(5)} %  ${name}`)
       .join("\n");
-  return `self time by place (share of busy time):\n${table(byPlace)}\n\nheaviest functions (self time):\n${table(byFunction)}`;
+  return [
+    `self time by place (share of busy time):\n${table(byPlace)}`,
+    `heaviest functions (self time):\n${table(byFunction)}`,
+    `this project's functions (inclusive time):\n${table(inclusive)}`,
+  ].join("\n\n");
 }
 
 function placeOf(url, functionName) {

@@ -1,4 +1,5 @@
 import type { EntityManager } from "@mikro-orm/core";
+import { queryRows } from "../db/sql";
 import { rateLimited } from "../errors";
 
 /**
@@ -19,17 +20,16 @@ export class RateLimiter {
   /** Counts a hit for `key`; throws RATE_LIMITED with `retryAfter` once the window's limit is used up. */
   async hit(em: EntityManager, key: string, now = Date.now()): Promise<void> {
     const windowStart = Math.floor(now / this.windowMs) * this.windowMs;
-    const rows = await em.getConnection().execute<Array<{ hits: number | string }>>(
+    const [row] = await queryRows(
+      em,
       `insert into rate_limit_counters (key, window_start, hits) values (?, ?, 1)
        on conflict (key) do update set
          hits = case when rate_limit_counters.window_start = excluded.window_start then rate_limit_counters.hits + 1 else 1 end,
          window_start = excluded.window_start
        returning hits`,
       [key, windowStart],
-      "all",
-      em.getTransactionContext(),
     );
-    if (Number(rows[0]?.hits ?? 0) > this.limit) throw rateLimited((windowStart + this.windowMs - now) / 1000);
+    if (Number(row?.hits ?? 0) > this.limit) throw rateLimited((windowStart + this.windowMs - now) / 1000);
   }
 
   /** Deletes counters of windows that have ended (operator `prune`). */

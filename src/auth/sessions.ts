@@ -1,6 +1,8 @@
-import { type EntityManager, type FilterQuery, LockMode } from "@mikro-orm/core";
+import { randomUUID } from "node:crypto";
+import type { EntityManager, FilterQuery } from "@mikro-orm/core";
 import { RefreshToken, Session, type SessionEndReason, User } from "../db/entities";
 import { isUuid } from "../db/ids";
+import { dateOf, execute, queryRows, type Row } from "../db/sql";
 import { invalidRefreshToken, notFound, refreshTokenReused } from "../errors";
 import type { AccessTokens } from "./access-tokens";
 import type { AuthEventSink } from "./events";
@@ -36,23 +38,59 @@ export interface SessionPolicy {
   lockRows: boolean;
 }
 
-/** Outcome of the rotation transaction; a reuse must commit before it is reported. */
-type Rotation = { kind: "rotated"; tokens: IssuedTokens } | { kind: "invalid" } | { kind: "reused"; session: Session };
+/** A presented refresh token as read for rotation. */
+interface TokenState {
+  id: string;
+  usedAt: Date | null;
+  expiresAt: Date;
+}
+
+/**
+ * Outcome of the rotation transaction; a reuse must commit before it is
+ * reported. `sessionRow` is the session and user as they stand after it.
+ */
+type Rotation =
+  | { kind: "rotated"; sessionRow: Row; refreshToken: string; expiresAt: Date }
+  | { kind: "invalid" }
+  | { kind: "reused"; userId: string; sessionId: string };
 
 const MAX_USER_AGENT_LENGTH = 512;
 
-const VIEWER_SQL = `select
+// The hot paths (the session check on every request, and rotation) are
+// hand-written SQL mapped into managed entities: through MikroORM's query
+// building and unit of work they cost several times the statements themselves
+// (bench/RESULTS.md). The same SQL runs on SQLite and PostgreSQL.
+const SESSION_AND_USER = `
   s.id as s_id, s.user_id as s_user_id, s.created_at as s_created_at, s.last_used_at as s_last_used_at,
   s.expires_at as s_expires_at, s.ended_at as s_ended_at, s.end_reason as s_end_reason,
   s.user_agent as s_user_agent, s.ip as s_ip,
   u.id as u_id, u.email as u_email, u.password_hash as u_password_hash, u.roles as u_roles,
-  u.created_at as u_created_at, u.updated_at as u_updated_at
+  u.created_at as u_created_at, u.updated_at as u_updated_at`;
+const TOKEN = "t.id as t_id, t.used_at as t_used_at, t.expires_at as t_expires_at";
+
+const VIEWER_SQL = `select ${SESSION_AND_USER}
 from sessions s join users u on u.id = s.user_id
 where s.id = ? and s.user_id = ?`;
+/** SQLite: one read, as its transactions run one at a time. */
+const ROTATION_READ_SQL = `select ${TOKEN}, ${SESSION_AND_USER}
+from refresh_tokens t join sessions s on s.id = t.session_id join users u on u.id = s.user_id
+where t.token_hash = ?`;
+/** PostgreSQL: lock the session first, then read the token under the lock (a concurrent rotation may have just used it). */
+const LOCK_SESSION_OF_TOKEN_SQL = `select ${SESSION_AND_USER}
+from sessions s join users u on u.id = s.user_id
+where s.id = (select session_id from refresh_tokens where token_hash = ?)
+for update of s`;
+const TOKEN_READ_SQL = `select ${TOKEN} from refresh_tokens t where t.token_hash = ?`;
+const USED_CHILDREN_SQL = "select count(*) as n from refresh_tokens where parent_id = ? and used_at is not null";
+const MARK_USED_SQL = "update refresh_tokens set used_at = ? where id = ?";
+const TOUCH_SESSION_SQL = "update sessions set last_used_at = ? where id = ?";
+const END_SESSION_SQL = "update sessions set ended_at = ?, end_reason = ? where id = ?";
+const INSERT_TOKEN_SQL = `insert into refresh_tokens (id, session_id, token_hash, parent_id, created_at, expires_at, used_at)
+values (?, ?, ?, ?, ?, ?, null)`;
 
 /** The columns of one table out of a joined row, by alias prefix. */
-function columns(row: Record<string, unknown>, prefix: string): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
+function columns(row: Row, prefix: string): Row {
+  const out: Row = {};
   for (const key in row) if (key.startsWith(prefix)) out[key.slice(prefix.length)] = row[key];
   return out;
 }
@@ -95,33 +133,54 @@ export class Sessions {
     const tokenHash = hashRefreshToken(presented);
 
     const outcome = await em.transactional(async (tx): Promise<Rotation> => {
-      const { session, token } = await this.readForRotation(tx, tokenHash);
-      if (session === null || token === null || !session.isActive(now)) return { kind: "invalid" };
+      const found = await this.readForRotation(tx, tokenHash);
+      if (found === null) return { kind: "invalid" };
+      const { token, sessionRow } = found;
+      const sessionId = String(sessionRow.s_id);
+      const sessionEnd = dateOf(sessionRow.s_expires_at);
+      if (sessionRow.s_ended_at != null || sessionEnd <= now) return { kind: "invalid" };
 
       if (token.usedAt === null) {
         if (token.expiresAt <= now) return { kind: "invalid" };
-        token.usedAt = now;
+        await execute(tx, MARK_USED_SQL, [now, token.id]);
       } else if (!(await this.mayBePresentedAgain(tx, token, now))) {
-        this.endSession(session, "REFRESH_TOKEN_REUSED", now);
-        return { kind: "reused", session };
+        await execute(tx, END_SESSION_SQL, [now, "REFRESH_TOKEN_REUSED" satisfies SessionEndReason, sessionId]);
+        return { kind: "reused", userId: String(sessionRow.u_id), sessionId };
       }
-      session.lastUsedAt = now;
-      return { kind: "rotated", tokens: this.issue(tx, session, token.id, now) };
+      await execute(tx, TOUCH_SESSION_SQL, [now, sessionId]);
+      const refreshToken = generateRefreshToken();
+      const expiresAt = this.refreshTokenExpiry(sessionEnd, now);
+      await execute(tx, INSERT_TOKEN_SQL, [
+        randomUUID(),
+        sessionId,
+        hashRefreshToken(refreshToken),
+        token.id,
+        now,
+        expiresAt,
+      ]);
+      return { kind: "rotated", sessionRow: { ...sessionRow, s_last_used_at: now }, refreshToken, expiresAt };
     });
 
     switch (outcome.kind) {
       case "rotated": {
-        const { user, session } = outcome.tokens;
-        this.events({ event: "refresh", outcome: "success", userId: user.id, sessionId: session.id, ip: client.ip });
-        return outcome.tokens;
+        em.map(User, columns(outcome.sessionRow, "u_"));
+        const session = em.map(Session, columns(outcome.sessionRow, "s_"));
+        this.events({
+          event: "refresh",
+          outcome: "success",
+          userId: session.user.id,
+          sessionId: session.id,
+          ip: client.ip,
+        });
+        return this.tokensFor(session, outcome.refreshToken, outcome.expiresAt);
       }
       case "reused":
         this.events({
           event: "refresh_token_reused",
           outcome: "failure",
           reason: "SESSION_ENDED",
-          userId: outcome.session.user.id,
-          sessionId: outcome.session.id,
+          userId: outcome.userId,
+          sessionId: outcome.sessionId,
           ip: client.ip,
         });
         throw refreshTokenReused();
@@ -258,40 +317,41 @@ export class Sessions {
 
   /**
    * The session an access token names, if it still belongs to that user and is
-   * active, with its user. It runs on every authenticated request, so it is one
-   * hand-written join mapped into managed entities: MikroORM's query building
-   * for the same findOne cost twice the time of the whole query (bench/RESULTS.md).
+   * active, with its user. It runs on every authenticated request: one
+   * hand-written join.
    */
   async findActive(em: EntityManager, sessionId: string, userId: string, now = new Date()): Promise<Session | null> {
-    const [row] = await em
-      .getConnection()
-      .execute<Array<Record<string, unknown>>>(VIEWER_SQL, [sessionId, userId], "all", em.getTransactionContext());
+    const [row] = await queryRows(em, VIEWER_SQL, [sessionId, userId]);
     if (row === undefined) return null;
     em.map(User, columns(row, "u_"));
     const session = em.map(Session, columns(row, "s_"));
     return session.isActive(now) ? session : null;
   }
 
-  /**
-   * The presented token with its session and user. SQLite runs one
-   * transaction at a time, so one joined read is enough; elsewhere the session
-   * row is locked and the token read again under the lock, because a
-   * concurrent rotation may have just used it.
-   */
+  /** The presented token, and its session and user as a joined row; null for an unknown token. */
   private async readForRotation(
     tx: EntityManager,
     tokenHash: string,
-  ): Promise<{ session: Session | null; token: RefreshToken | null }> {
-    if (!this.policy.lockRows) {
-      const token = await tx.findOne(RefreshToken, { tokenHash }, { populate: ["session.user"] });
-      return { session: token?.session ?? null, token };
+  ): Promise<{ token: TokenState; sessionRow: Row } | null> {
+    let token: Row | undefined;
+    let sessionRow: Row | undefined;
+    if (this.policy.lockRows) {
+      [sessionRow] = await queryRows(tx, LOCK_SESSION_OF_TOKEN_SQL, [tokenHash]);
+      if (sessionRow === undefined) return null;
+      [token] = await queryRows(tx, TOKEN_READ_SQL, [tokenHash]);
+    } else {
+      [token] = await queryRows(tx, ROTATION_READ_SQL, [tokenHash]);
+      sessionRow = token;
     }
-    const found = await tx.findOne(RefreshToken, { tokenHash });
-    if (found === null) return { session: null, token: null };
-    const session = await tx.findOne(Session, found.session.id, { lockMode: LockMode.PESSIMISTIC_WRITE });
-    const token = await tx.findOne(RefreshToken, found.id, { refresh: true });
-    if (session !== null) await tx.populate(session, ["user"]);
-    return { session, token };
+    if (token === undefined || sessionRow === undefined) return null;
+    return {
+      token: {
+        id: String(token.t_id),
+        usedAt: token.t_used_at == null ? null : dateOf(token.t_used_at),
+        expiresAt: dateOf(token.t_expires_at),
+      },
+      sessionRow,
+    };
   }
 
   /**
@@ -299,11 +359,11 @@ export class Sessions {
    * grace period of its first use as long as no token issued from it has been
    * used, so parallel tabs and lost responses do not sign the user out.
    */
-  private async mayBePresentedAgain(em: EntityManager, token: RefreshToken, now: Date): Promise<boolean> {
+  private async mayBePresentedAgain(tx: EntityManager, token: TokenState, now: Date): Promise<boolean> {
     if (token.usedAt === null) return true;
     if (now.getTime() - token.usedAt.getTime() > this.policy.reuseGrace * 1000) return false;
-    const usedChildren = await em.count(RefreshToken, { parentId: token.id, usedAt: { $ne: null } });
-    return usedChildren === 0;
+    const [row] = await queryRows(tx, USED_CHILDREN_SQL, [token.id]);
+    return Number(row?.n ?? 0) === 0;
   }
 
   private endSession(session: Session, reason: SessionEndReason, now: Date): void {
@@ -311,12 +371,10 @@ export class Sessions {
     session.endReason = reason;
   }
 
+  /** A new refresh token for `session` in `em`'s unit of work, and the access token to go with it. */
   private issue(em: EntityManager, session: Session, parentId: string | null, now: Date): IssuedTokens {
     const refreshToken = generateRefreshToken();
-    // Idle expiry, but never past the session's absolute end (RFC 9700 §4.14.2).
-    const expiresAt = new Date(
-      Math.min(now.getTime() + this.policy.refreshTokenTtl * 1000, session.expiresAt.getTime()),
-    );
+    const expiresAt = this.refreshTokenExpiry(session.expiresAt, now);
     em.create(RefreshToken, {
       session,
       tokenHash: hashRefreshToken(refreshToken),
@@ -324,6 +382,15 @@ export class Sessions {
       createdAt: now,
       expiresAt,
     });
+    return this.tokensFor(session, refreshToken, expiresAt);
+  }
+
+  /** Idle expiry, but never past the session's absolute end (RFC 9700 §4.14.2). */
+  private refreshTokenExpiry(sessionEnd: Date, now: Date): Date {
+    return new Date(Math.min(now.getTime() + this.policy.refreshTokenTtl * 1000, sessionEnd.getTime()));
+  }
+
+  private tokensFor(session: Session, refreshToken: string, expiresAt: Date): IssuedTokens {
     const user = session.user;
     return {
       accessToken: this.accessTokens.sign({ userId: user.id, sessionId: session.id, roles: user.roles }),
