@@ -44,7 +44,9 @@ export function summariseProfile(dir, top = 25) {
       .slice(0, top)
       .map(([name, hits]) => `${((100 * hits) / total).toFixed(1).padStart(5)} %  ${name}`)
       .join("\n");
+  const samples = profile.nodes.reduce((sum, n) => sum + n.hitCount, 0);
   return [
+    `main thread busy ${((100 * total) / samples).toFixed(0)} % of the profiled time (the rest idle, waiting for I/O or timers)`,
     `self time by place (share of busy time):\n${table(byPlace)}`,
     `heaviest functions (self time):\n${table(byFunction)}`,
     `this project's functions (inclusive time):\n${table(inclusive)}`,
