@@ -199,6 +199,24 @@ async function bench() {
   row("me (session check in the database)", await scenarios.me());
   row("refreshToken rotation chains", await scenarios.refresh());
 
+  // RSS over many `me` requests, before any argon2 work (whose freed buffers
+  // linger in RSS): the first chunk warms up, later ones must stay flat.
+  const rss = [];
+  let rssErrors = 0;
+  for (let i = 0; i < rssChunks; i++) {
+    const r = await load({ url: server.url, connections, amount: rssChunkSize, request: meRequest });
+    rssErrors += r.errors;
+    rss.push(rssOf(server.child.pid));
+  }
+  // V8's heap breathes by tens of MiB between collections, so one reading says
+  // little: compare the median of the later chunks with that of the earlier ones
+  // (after the warm-up chunk). A leak grows steadily; breathing does not.
+  const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+  const settled = rss.length > 2 ? rss.slice(1) : rss;
+  const half = Math.ceil(settled.length / 2);
+  const early = median(settled.slice(0, half));
+  const rssDrift = (median(settled.slice(half)) - early) / early;
+
   // argon2id bound: cores ÷ the time of one hash at the configured cost, measured idle.
   const cost = { type: argon2.argon2id, ...config.argon2 };
   await argon2.hash(PASSWORD, cost);
@@ -221,23 +239,6 @@ async function bench() {
   });
   row("me during a login storm", { ...storm.me, peakRss: storm.peakRss });
   row("  the login storm itself", { ...storm.logins, peakRss: storm.peakRss });
-
-  // RSS over many `me` requests: the first chunk warms up, later ones must stay flat.
-  const rss = [];
-  let rssErrors = 0;
-  for (let i = 0; i < rssChunks; i++) {
-    const r = await load({ url: server.url, connections, amount: rssChunkSize, request: meRequest });
-    rssErrors += r.errors;
-    rss.push(rssOf(server.child.pid));
-  }
-  // V8's heap breathes by tens of MiB between collections, so one reading says
-  // little: compare the median of the later chunks with that of the earlier ones
-  // (after the warm-up chunk). A leak grows steadily; breathing does not.
-  const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-  const settled = rss.length > 2 ? rss.slice(1) : rss;
-  const half = Math.ceil(settled.length / 2);
-  const early = median(settled.slice(0, half));
-  const rssDrift = (median(settled.slice(half)) - early) / early;
 
   // Report.
   const byName = (prefix) => rows.find((r) => r.operation.startsWith(prefix));
