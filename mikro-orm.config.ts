@@ -22,8 +22,8 @@ interface SqliteConnection {
 const STATEMENT_CACHE_SIZE = 256;
 
 /**
- * knex compiles every statement afresh (better-sqlite3's `prepare`), which was
- * a sixth of a refresh's time (bench/RESULTS.md). A compiled statement can be
+ * knex compiles every statement afresh (better-sqlite3's `prepare`), about 6 %
+ * of a refresh's CPU time (bench/RESULTS.md). A compiled statement can be
  * run again with new bindings, and SQLite recompiles it by itself after a
  * schema change, so each connection keeps the most recent ones by SQL text.
  */
