@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { EntityManager, FilterQuery } from "@mikro-orm/core";
-import { RefreshToken, Session, type SessionEndReason, User } from "../db/entities";
+import { RefreshToken, Session, type SessionEndReason, sessionIsActive, User } from "../db/entities";
 import { isUuid } from "../db/ids";
 import { dateOf, execute, queryRows, type Row } from "../db/sql";
 import { invalidRefreshToken, notFound, refreshTokenReused } from "../errors";
@@ -95,6 +95,12 @@ function columns(row: Row, prefix: string): Row {
   return out;
 }
 
+/** A `SESSION_AND_USER` row as a managed Session with its User, in `em`'s identity map. */
+function mapSession(em: EntityManager, row: Row): Session {
+  em.map(User, columns(row, "u_"));
+  return em.map(Session, columns(row, "s_"));
+}
+
 /**
  * Sessions and refresh-token rotation (RFC 9700 §4.14.2). A session is a tree
  * of refresh tokens: each token is exchanged once for a child, and a used
@@ -138,7 +144,8 @@ export class Sessions {
       const { token, sessionRow } = found;
       const sessionId = String(sessionRow.s_id);
       const sessionEnd = dateOf(sessionRow.s_expires_at);
-      if (sessionRow.s_ended_at != null || sessionEnd <= now) return { kind: "invalid" };
+      const endedAt = sessionRow.s_ended_at == null ? null : dateOf(sessionRow.s_ended_at);
+      if (!sessionIsActive(endedAt, sessionEnd, now)) return { kind: "invalid" };
 
       if (token.usedAt === null) {
         if (token.expiresAt <= now) return { kind: "invalid" };
@@ -163,8 +170,7 @@ export class Sessions {
 
     switch (outcome.kind) {
       case "rotated": {
-        em.map(User, columns(outcome.sessionRow, "u_"));
-        const session = em.map(Session, columns(outcome.sessionRow, "s_"));
+        const session = mapSession(em, outcome.sessionRow);
         this.events({
           event: "refresh",
           outcome: "success",
@@ -323,8 +329,7 @@ export class Sessions {
   async findActive(em: EntityManager, sessionId: string, userId: string, now = new Date()): Promise<Session | null> {
     const [row] = await queryRows(em, VIEWER_SQL, [sessionId, userId]);
     if (row === undefined) return null;
-    em.map(User, columns(row, "u_"));
-    const session = em.map(Session, columns(row, "s_"));
+    const session = mapSession(em, row);
     return session.isActive(now) ? session : null;
   }
 

@@ -10,6 +10,11 @@ export type SessionEndReason =
   | "OPERATOR"
   | "REFRESH_TOKEN_REUSED";
 
+/** Whether a session may still be used: not ended and before its absolute end. Also applied to raw rows. */
+export function sessionIsActive(endedAt: Date | null, expiresAt: Date, now: Date): boolean {
+  return endedAt === null && expiresAt > now;
+}
+
 /** One signed-in device: a chain of rotated refresh tokens under one absolute lifetime. */
 @Entity({ tableName: "sessions" })
 @Index({ properties: ["user", "createdAt"] })
@@ -45,6 +50,6 @@ export class Session {
   ip: string | null = null;
 
   isActive(now: Date): boolean {
-    return this.endedAt === null && this.expiresAt > now;
+    return sessionIsActive(this.endedAt, this.expiresAt, now);
   }
 }

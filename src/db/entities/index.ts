@@ -6,6 +6,7 @@ import { Session } from "./Session";
 import { User } from "./User";
 
 export type { SessionEndReason } from "./Session";
+export { sessionIsActive } from "./Session";
 export { ROLES, type Role } from "./User";
 export { LoginFailure, Note, RateLimitCounter, RefreshToken, Session, User };
 
