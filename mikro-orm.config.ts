@@ -22,6 +22,16 @@ interface SqliteConnection {
 const STATEMENT_CACHE_SIZE = 256;
 
 /**
+ * knex opens every transaction with a deferred `BEGIN;`. A deferred
+ * transaction that reads and then writes must upgrade its lock, and if another
+ * connection (the operator CLI, another process) wrote in between, SQLite
+ * fails it at once with SQLITE_BUSY ("database is locked"), busy_timeout or
+ * not. Taking the write lock at BEGIN makes it wait for the other writer
+ * instead. Every transaction of this app writes, so all begin IMMEDIATE.
+ */
+const BEGIN_IMMEDIATE = "BEGIN IMMEDIATE;";
+
+/**
  * knex compiles every statement afresh (better-sqlite3's `prepare`), about 6 %
  * of a refresh's CPU time (bench/RESULTS.md). A compiled statement can be
  * run again with new bindings, and SQLite recompiles it by itself after a
@@ -30,7 +40,8 @@ const STATEMENT_CACHE_SIZE = 256;
 function cacheStatements(conn: SqliteConnection): void {
   const prepare = conn.prepare.bind(conn);
   const cache = new Map<string, unknown>();
-  conn.prepare = (sql: string) => {
+  conn.prepare = (text: string) => {
+    const sql = text === "BEGIN;" ? BEGIN_IMMEDIATE : text;
     let statement = cache.get(sql);
     if (statement === undefined) {
       statement = prepare(sql);

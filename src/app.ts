@@ -1,6 +1,7 @@
 import "reflect-metadata";
 import cookie from "@fastify/cookie";
 import Fastify, { type FastifyInstance } from "fastify";
+import type { Clock } from "./clock";
 import type { Config } from "./config";
 import { type Orm, openDatabase } from "./db/orm";
 import { startApollo } from "./graphql/apollo";
@@ -25,6 +26,8 @@ export interface BuildOptions {
   logStream?: { write(line: string): void };
   /** Sees every SQL statement (tests count queries with it). */
   onQuery?: (sql: string) => void;
+  /** The time every lifetime, grace period and window is measured by; tests pass one they can move. */
+  clock?: Clock;
 }
 
 /** Request bodies above this get 413 before any parsing (BEHAVIOUR.md "Errors"). */
@@ -57,9 +60,12 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   app.decorate("orm", orm);
   app.addHook("onClose", () => orm.close());
 
-  const services = await createServices(config, (event) => {
-    const warn = event.event === "refresh_token_reused" || event.event === "login_throttled";
-    app.log[warn ? "warn" : "info"](event, `auth event: ${event.event}`);
+  const services = await createServices(config, {
+    clock: options.clock,
+    events: (event) => {
+      const warn = event.event === "refresh_token_reused" || event.event === "login_throttled";
+      app.log[warn ? "warn" : "info"](event, `auth event: ${event.event}`);
+    },
   });
   const apollo = await startApollo(app, config);
   registerGraphQLRoute(app, apollo, async (request, reply) =>

@@ -3,6 +3,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "n
 import { availableParallelism } from "node:os";
 import { dirname, resolve } from "node:path";
 import { z } from "zod";
+import { SecretKeys } from "./auth/secret-keys";
 import { type AsymmetricAlgorithm, generatePrivateKeyPem, SigningKeys, splitPemKeys } from "./auth/signing-keys";
 
 /**
@@ -23,7 +24,9 @@ export interface Config {
     /** Seconds. */
     accessTokenTtl: number;
   };
-  /** Idle lifetime of one refresh token, seconds. */
+  /** SECRET_KEYS: the first protects new data, all are accepted; purpose keys are derived from them. */
+  secretKeys: SecretKeys;
+  /** Idle lifetime of a session's refresh token, seconds (≥ the access token's). */
   refreshTokenTtl: number;
   /** Absolute lifetime of a session, seconds. */
   sessionMaxAge: number;
@@ -73,6 +76,7 @@ const OWASP_ARGON2_MIN = { memoryCost: 19456, timeCost: 2 };
 /** RFC 7518 §3.2: an HS256 key must be at least as long as the hash output. */
 const MIN_SECRET_BYTES = 32;
 const DEV_SECRET_FILE = "./data/jwt-secret";
+const DEV_SECRET_KEYS_FILE = "./data/secret-keys";
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
   z
@@ -90,6 +94,7 @@ const envSchema = z.object({
   JWT_SECRET: z.string().optional(),
   JWT_ALGORITHM: z.enum(["HS256", "ES256", "RS256", "EdDSA"], "must be HS256, ES256, RS256 or EdDSA").default("HS256"),
   JWT_PRIVATE_KEYS: z.string().optional(),
+  SECRET_KEYS: z.string().optional(),
   JWT_ISSUER: z.string().min(1).default("auth-server"),
   JWT_AUDIENCE: z.string().min(1).default("auth-server"),
   ACCESS_TOKEN_TTL: int(1, 86400).default(900),
@@ -166,6 +171,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
     );
   }
 
+  if (e.REFRESH_TOKEN_TTL < e.ACCESS_TOKEN_TTL) {
+    // Otherwise a session's access token would outlive its refresh token, and
+    // "is this session still usable" would have two answers.
+    throw new ConfigError(
+      `REFRESH_TOKEN_TTL: must be at least ACCESS_TOKEN_TTL (${e.ACCESS_TOKEN_TTL}); got ${e.REFRESH_TOKEN_TTL}`,
+    );
+  }
+
   const keys =
     e.JWT_ALGORITHM === "HS256"
       ? SigningKeys.hmac(hmacSecret(e.JWT_SECRET, production, warnings))
@@ -184,6 +197,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
         audience: e.JWT_AUDIENCE,
         accessTokenTtl: e.ACCESS_TOKEN_TTL,
       },
+      secretKeys: secretKeys(e.SECRET_KEYS, production, warnings),
       refreshTokenTtl: e.REFRESH_TOKEN_TTL,
       sessionMaxAge: e.SESSION_MAX_AGE,
       refreshReuseGrace: e.REFRESH_REUSE_GRACE,
@@ -247,6 +261,26 @@ function hmacSecret(value: string | undefined, production: boolean, warnings: st
   }
   warnings.push(`JWT_SECRET is not set: using a generated development secret kept in ${DEV_SECRET_FILE}`);
   return devSecret(resolve(DEV_SECRET_FILE));
+}
+
+function secretKeys(value: string | undefined, production: boolean, warnings: string[]): SecretKeys {
+  if (value !== undefined) {
+    const parts = value.split(",").map((part) => part.trim());
+    try {
+      return new SecretKeys(parts.map((part) => SecretKeys.parseKey(part)));
+    } catch (error) {
+      throw new ConfigError(
+        `SECRET_KEYS: ${(error as Error).message} (comma-separated, each 32+ bytes as hex or base64url)`,
+      );
+    }
+  }
+  if (production) {
+    throw new ConfigError(
+      "SECRET_KEYS: missing; production needs at least one server secret of 32+ random bytes (e.g. `openssl rand -hex 32`)",
+    );
+  }
+  warnings.push(`SECRET_KEYS is not set: using a generated development key kept in ${DEV_SECRET_KEYS_FILE}`);
+  return new SecretKeys([devSecret(resolve(DEV_SECRET_KEYS_FILE))]);
 }
 
 function asymmetricKeys(

@@ -4,13 +4,17 @@ import { type AuthEventSink, ignoreEvents } from "./auth/events";
 import { LoginThrottle } from "./auth/login-throttle";
 import { PasswordHasher } from "./auth/passwords";
 import { RateLimiter } from "./auth/rate-limiter";
+import { RefreshTokenProofs } from "./auth/refresh-tokens";
 import { Roles } from "./auth/roles";
 import { Sessions } from "./auth/sessions";
+import { type Clock, systemClock } from "./clock";
 import type { Config } from "./config";
+import { SessionStore } from "./db/stores/session-store";
 import { Notes } from "./notes/notes";
 
 /** The domain services, built once per process and shared by the API and the operator CLI. */
 export interface Services {
+  clock: Clock;
   accessTokens: AccessTokens;
   accounts: Accounts;
   sessions: Sessions;
@@ -21,33 +25,46 @@ export interface Services {
   authRateLimiter: RateLimiter;
 }
 
+export interface ServiceOptions {
+  events?: AuthEventSink;
+  /** Tests pass a clock they can move. */
+  clock?: Clock;
+}
+
 /** Expensive set-up done once per process: keys, argon2 dummy hash. */
-export async function createServices(config: Config, events: AuthEventSink = ignoreEvents): Promise<Services> {
+export async function createServices(
+  config: Config,
+  { events = ignoreEvents, clock = systemClock }: ServiceOptions = {},
+): Promise<Services> {
   const accessTokens = new AccessTokens({
     keys: config.jwt.keys,
     issuer: config.jwt.issuer,
     audience: config.jwt.audience,
     ttlSeconds: config.jwt.accessTokenTtl,
+    clock,
   });
   const sessions = new Sessions(
+    new SessionStore(config.database.kind),
+    new RefreshTokenProofs(config.secretKeys),
     accessTokens,
     {
       refreshTokenTtl: config.refreshTokenTtl,
       sessionMaxAge: config.sessionMaxAge,
       reuseGrace: config.refreshReuseGrace,
-      lockRows: config.database.kind === "postgres",
     },
+    clock,
     events,
   );
   const hasher = await PasswordHasher.create(config.argon2, config.hashing);
-  const loginThrottle = new LoginThrottle(config.loginThrottle);
+  const loginThrottle = new LoginThrottle(config.loginThrottle, clock);
   return {
+    clock,
     accessTokens,
     sessions,
-    accounts: new Accounts(hasher, sessions, loginThrottle, config.passwordMinLength, events),
+    accounts: new Accounts(hasher, sessions, loginThrottle, config.passwordMinLength, clock, events),
     roles: new Roles(),
     notes: new Notes(),
     loginThrottle,
-    authRateLimiter: new RateLimiter(config.authRateLimitPerMinute, 60),
+    authRateLimiter: new RateLimiter(config.authRateLimitPerMinute, 60, clock),
   };
 }

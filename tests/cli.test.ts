@@ -66,32 +66,33 @@ describe("operator CLI (a separate process on the server's database while it run
     expect((await me(server.url, bystander.accessToken)).body.data?.me.id).toBe(bystander.user.id);
   });
 
-  it("prune deletes dead sessions and unused expired tokens, and active sessions keep working", async () => {
+  it("prune deletes sessions dead for longer than the retention, and live sessions keep working", async () => {
     const live = await register(server.url);
     const rotated = (await gql(server.url, REFRESH, { token: live.refreshToken })).body.data!.refreshToken;
     const ended = await register(server.url);
     await gql(server.url, LOGOUT, { token: ended.refreshToken });
-    // Age the ended session and plant an unused refresh token that expired long ago.
+    const idle = await register(server.url);
+    const recentlyEnded = await register(server.url);
+    await gql(server.url, LOGOUT, { token: recentlyEnded.refreshToken });
+    // Age one ended session and one left idle far past REFRESH_TOKEN_TTL.
     const old = new Date(Date.now() - 30 * 86_400_000);
     await server.sql("update sessions set ended_at = ? where user_id = ?", [old, ended.user.id]);
-    const [liveSession] = await server.sql<{ id: string }>("select id from sessions where user_id = ?", [live.user.id]);
-    await server.sql(
-      "insert into refresh_tokens (id, session_id, token_hash, parent_id, created_at, expires_at, used_at) values (?, ?, ?, null, ?, ?, null)",
-      ["11111111-1111-4111-8111-111111111111", liveSession!.id, "stale-token-hash", old, old],
-    );
+    await server.sql("update sessions set last_used_at = ? where user_id = ?", [old, idle.user.id]);
 
     const r = await cli(server.databaseUrl, "prune");
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/deleted 1 session\(s\) and 2 refresh token\(s\)/);
-    expect(await server.sql("select id from sessions where user_id = ?", [ended.user.id])).toHaveLength(0);
-    expect(await server.sql("select id from refresh_tokens where token_hash = ?", ["stale-token-hash"])).toHaveLength(
-      0,
-    );
+    expect(r.stdout).toMatch(/deleted 2 session\(s\)/);
+    for (const gone of [ended, idle]) {
+      expect(await server.sql("select id from sessions where user_id = ?", [gone.user.id])).toHaveLength(0);
+    }
+    // Ended within the retention: kept (its logout stays idempotent).
+    expect(await server.sql("select id from sessions where user_id = ?", [recentlyEnded.user.id])).toHaveLength(1);
 
-    // The live session: access token, newest refresh token, and reuse detection (its used token is kept).
+    // The live session: access token, newest refresh token, and reuse detection.
     expect((await me(server.url, rotated.accessToken)).body.data?.me.id).toBe(live.user.id);
     const next = await gql(server.url, REFRESH, { token: rotated.refreshToken });
     expect(next.body.errors).toBeUndefined();
+    server.clock.advance(3_600);
     expect(errorCode(await gql(server.url, REFRESH, { token: live.refreshToken }))).toBe("REFRESH_TOKEN_REUSED");
   });
 });

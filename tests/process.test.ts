@@ -4,10 +4,10 @@ import { describe, expect, it } from "vitest";
 import { freshDatabaseUrl } from "./helpers/database";
 import { errorCode, gql, LOGIN, me, REFRESH, register } from "./helpers/graphql";
 import { runToExit, spawnServer, tempDir } from "./helpers/process";
-import { TEST_JWT_SECRET } from "./helpers/server";
+import { TEST_JWT_SECRET, TEST_SECRET_KEY } from "./helpers/server";
 
 const CHEAP = { ARGON2_MEMORY_KIB: "1024", ARGON2_TIME_COST: "1", AUTH_RATE_LIMIT_PER_MINUTE: "100000" };
-const PRODUCTION = { NODE_ENV: "production", JWT_SECRET: TEST_JWT_SECRET };
+const PRODUCTION = { NODE_ENV: "production", JWT_SECRET: TEST_JWT_SECRET, SECRET_KEYS: TEST_SECRET_KEY };
 
 describe("the built server process", () => {
   it("starts with no configuration, creating ./data with the database and a kept development secret", async () => {
@@ -90,13 +90,16 @@ describe("the built server process", () => {
 
 describe("production mode", () => {
   it.each([
-    ["JWT_SECRET unset", { NODE_ENV: "production" }],
-    ["JWT_SECRET empty", { NODE_ENV: "production", JWT_SECRET: "" }],
-    ["JWT_SECRET too short", { NODE_ENV: "production", JWT_SECRET: "secret" }],
-  ])("refuses to start with %s, naming the variable", async (_name, env) => {
+    ["JWT_SECRET unset", "JWT_SECRET", { NODE_ENV: "production", SECRET_KEYS: TEST_SECRET_KEY }],
+    ["JWT_SECRET empty", "JWT_SECRET", { NODE_ENV: "production", JWT_SECRET: "", SECRET_KEYS: TEST_SECRET_KEY }],
+    ["JWT_SECRET too short", "JWT_SECRET", { ...PRODUCTION, JWT_SECRET: "secret" }],
+    ["SECRET_KEYS unset", "SECRET_KEYS", { NODE_ENV: "production", JWT_SECRET: TEST_JWT_SECRET }],
+    ["SECRET_KEYS with a short key", "SECRET_KEYS", { ...PRODUCTION, SECRET_KEYS: `${TEST_SECRET_KEY},abcd` }],
+    ["REFRESH_TOKEN_TTL below ACCESS_TOKEN_TTL", "REFRESH_TOKEN_TTL", { ...PRODUCTION, REFRESH_TOKEN_TTL: "60" }],
+  ])("refuses to start with %s, naming the variable", async (_name, variable, env) => {
     const { code, output } = await runToExit(tempDir(), env);
     expect(code).not.toBe(0);
-    expect(output).toMatch(/JWT_SECRET/);
+    expect(output).toContain(variable);
     expect(output).not.toMatch(/Server listening/);
   });
 

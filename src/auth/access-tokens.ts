@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import jwt from "jsonwebtoken";
+import type { Clock } from "../clock";
 import type { UnauthenticatedReason } from "../errors";
 import type { SigningKeys } from "./signing-keys";
 
@@ -24,6 +25,7 @@ export interface AccessTokenOptions {
   issuer: string;
   audience: string;
   ttlSeconds: number;
+  clock: Clock;
 }
 
 export type VerifiedAccessToken =
@@ -44,7 +46,9 @@ export class AccessTokens {
 
   sign(subject: { userId: string; sessionId: string; roles: string[] }): string {
     const { algorithm, signing } = this.options.keys;
-    return jwt.sign({ sid: subject.sessionId, roles: subject.roles }, signing.key, {
+    // `iat` from the server's clock; jsonwebtoken counts `exp` from it.
+    const iat = Math.floor(this.options.clock.now().getTime() / 1000);
+    return jwt.sign({ sid: subject.sessionId, roles: subject.roles, iat }, signing.key, {
       algorithm,
       header: { alg: algorithm, typ: ACCESS_TOKEN_TYP, ...(signing.kid ? { kid: signing.kid } : {}) },
       subject: subject.userId,
@@ -72,6 +76,7 @@ export class AccessTokens {
         issuer: this.options.issuer,
         audience: this.options.audience,
         clockTolerance: CLOCK_TOLERANCE_SECONDS,
+        clockTimestamp: Math.floor(this.options.clock.now().getTime() / 1000),
         complete: true,
       });
     } catch (error) {

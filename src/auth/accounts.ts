@@ -1,6 +1,9 @@
 import { type EntityManager, UniqueConstraintViolationException } from "@mikro-orm/core";
-import { Session, User } from "../db/entities";
-import { emailTaken, invalidCredentials } from "../errors";
+import type { Clock } from "../clock";
+import { User } from "../db/entities";
+import type { SessionRecord, UserSummary } from "../db/stores/session-store";
+import { transaction } from "../db/transaction";
+import { emailTaken, invalidCredentials, unauthenticated } from "../errors";
 import { isValidEmail, normalizeEmail, parseNewEmail } from "./emails";
 import type { AuthEventSink } from "./events";
 import type { LoginThrottle } from "./login-throttle";
@@ -30,6 +33,7 @@ export class Accounts {
     private readonly sessions: Sessions,
     private readonly throttle: LoginThrottle,
     private readonly passwordMinLength: number,
+    private readonly clock: Clock,
     private readonly events: AuthEventSink,
   ) {}
 
@@ -43,10 +47,16 @@ export class Accounts {
       throw emailTaken();
     }
 
-    const user = em.create(User, { email, passwordHash: await this.hasher.hash(password) });
-    const issued = this.sessions.start(em, user, client);
+    const passwordHash = await this.hasher.hash(password);
+    let issued: IssuedTokens;
     try {
-      await em.flush(); // one transaction: the user, its session and its first refresh token
+      // One transaction: the user and its first session.
+      issued = await transaction(em, async (tx) => {
+        const now = this.clock.now();
+        const user = tx.create(User, { email, passwordHash, createdAt: now, updatedAt: now });
+        await tx.flush();
+        return this.sessions.start(tx, user, client);
+      });
     } catch (error) {
       if (error instanceof UniqueConstraintViolationException) throw emailTaken();
       throw error;
@@ -54,8 +64,8 @@ export class Accounts {
     this.events({
       event: "register",
       outcome: "success",
-      userId: user.id,
-      sessionId: issued.session.id,
+      userId: issued.user.id,
+      sessionId: issued.sessionId,
       ip: client.ip,
     });
     return issued;
@@ -90,11 +100,13 @@ export class Accounts {
     if (!(await this.hasher.verify(user.passwordHash, password))) throw await fail("WRONG_PASSWORD", user.id);
 
     // Cost parameters raised since this hash was made: upgrade it now, while we have the password.
-    if (this.hasher.needsRehash(user.passwordHash)) user.passwordHash = await this.hasher.hash(password);
-    const issued = this.sessions.start(em, user, client);
-    await em.flush();
+    const rehashed = this.hasher.needsRehash(user.passwordHash) ? await this.hasher.hash(password) : null;
+    const issued = await transaction(em, async (tx) => {
+      if (rehashed !== null) await tx.nativeUpdate(User, { id: user.id }, { passwordHash: rehashed });
+      return this.sessions.start(tx, user, client);
+    });
     await this.throttle.reset(em, email, client.ip);
-    this.events({ event: "login", outcome: "success", userId: user.id, sessionId: issued.session.id, ip: client.ip });
+    this.events({ event: "login", outcome: "success", userId: user.id, sessionId: issued.sessionId, ip: client.ip });
     return issued;
   }
 
@@ -105,13 +117,15 @@ export class Accounts {
    */
   async changePassword(
     em: EntityManager,
-    session: Session,
+    viewer: { user: UserSummary; session: SessionRecord },
     input: PasswordChange,
     client: ClientInfo,
   ): Promise<IssuedTokens> {
-    const user = session.user;
+    const { user, session } = viewer;
+    // The per-request check never reads the hash; this is the one operation that needs it.
+    const { passwordHash: storedHash } = await em.findOneOrFail(User, user.id, { fields: ["passwordHash"] });
     const current = normalizePassword(input.currentPassword);
-    if (codePointLength(current) > MAX_PASSWORD_LENGTH || !(await this.hasher.verify(user.passwordHash, current))) {
+    if (codePointLength(current) > MAX_PASSWORD_LENGTH || !(await this.hasher.verify(storedHash, current))) {
       this.events({
         event: "password_changed",
         outcome: "failure",
@@ -125,11 +139,14 @@ export class Accounts {
     assertAcceptablePassword(next, user.email, this.passwordMinLength, "newPassword");
 
     const passwordHash = await this.hasher.hash(next);
-    const issued = await em.transactional(async (tx) => {
-      const current = await tx.findOneOrFail(Session, session.id, { populate: ["user"] });
-      current.user.passwordHash = passwordHash;
-      await this.sessions.endAll(tx, user.id, "PASSWORD_CHANGED", { except: session.id });
-      return this.sessions.reissue(tx, current);
+    // Lock order: the user's sessions (in id order), then the user's row.
+    const issued = await transaction(em, async (tx) => {
+      await this.sessions.endAllLocked(tx, user.id, "PASSWORD_CHANGED", session.id);
+      const kept = await this.sessions.retireAndReissue(tx, session.id);
+      // Signed out (logout, revocation) while the new password was being hashed.
+      if (kept === null) throw unauthenticated("REVOKED");
+      await tx.nativeUpdate(User, { id: user.id }, { passwordHash, updatedAt: this.clock.now() });
+      return kept;
     });
     this.events({
       event: "password_changed",

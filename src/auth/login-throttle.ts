@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import type { EntityManager } from "@mikro-orm/core";
+import type { Clock } from "../clock";
 import { LoginFailure } from "../db/entities";
 import { rateLimited } from "../errors";
 
@@ -24,10 +25,14 @@ const ACCOUNT_WIDE_FACTOR = 10;
  * While locked nothing is hashed, so a locked account costs nothing to refuse.
  */
 export class LoginThrottle {
-  constructor(private readonly policy: LoginThrottlePolicy) {}
+  constructor(
+    private readonly policy: LoginThrottlePolicy,
+    private readonly clock: Clock,
+  ) {}
 
   /** Throws RATE_LIMITED with `retryAfter` when the email is locked for this address. */
-  async assertAllowed(em: EntityManager, email: string, ip: string | null, now = new Date()): Promise<void> {
+  async assertAllowed(em: EntityManager, email: string, ip: string | null): Promise<void> {
+    const now = this.clock.now();
     const emailHash = hashEmail(email);
     const since = this.windowStart(now);
     const [pair, account] = await Promise.all([
@@ -38,7 +43,8 @@ export class LoginThrottle {
     if (until > now.getTime()) throw rateLimited((until - now.getTime()) / 1000);
   }
 
-  async recordFailure(em: EntityManager, email: string, ip: string | null, now = new Date()): Promise<void> {
+  async recordFailure(em: EntityManager, email: string, ip: string | null): Promise<void> {
+    const now = this.clock.now();
     const emailHash = hashEmail(email);
     em.create(LoginFailure, { emailHash, ip: ip ?? "unknown", failedAt: now });
     await em.flush();
@@ -52,8 +58,8 @@ export class LoginThrottle {
   }
 
   /** Deletes every failure that no longer counts (operator `prune`). */
-  prune(em: EntityManager, now = new Date()): Promise<number> {
-    return em.nativeDelete(LoginFailure, { failedAt: { $lte: this.windowStart(now) } });
+  prune(em: EntityManager): Promise<number> {
+    return em.nativeDelete(LoginFailure, { failedAt: { $lte: this.windowStart(this.clock.now()) } });
   }
 
   private windowStart(now: Date): Date {

@@ -1,4 +1,5 @@
 import type { EntityManager } from "@mikro-orm/core";
+import type { Clock } from "../clock";
 import { queryRows } from "../db/sql";
 import { rateLimited } from "../errors";
 
@@ -13,12 +14,14 @@ export class RateLimiter {
   constructor(
     private readonly limit: number,
     windowSeconds: number,
+    private readonly clock: Clock,
   ) {
     this.windowMs = windowSeconds * 1000;
   }
 
   /** Counts a hit for `key`; throws RATE_LIMITED with `retryAfter` once the window's limit is used up. */
-  async hit(em: EntityManager, key: string, now = Date.now()): Promise<void> {
+  async hit(em: EntityManager, key: string): Promise<void> {
+    const now = this.clock.now().getTime();
     const windowStart = Math.floor(now / this.windowMs) * this.windowMs;
     const [row] = await queryRows(
       em,
@@ -33,8 +36,8 @@ export class RateLimiter {
   }
 
   /** Deletes counters of windows that have ended (operator `prune`). */
-  async prune(em: EntityManager, now = Date.now()): Promise<number> {
-    const current = Math.floor(now / this.windowMs) * this.windowMs;
+  async prune(em: EntityManager): Promise<number> {
+    const current = Math.floor(this.clock.now().getTime() / this.windowMs) * this.windowMs;
     const result = await em
       .getConnection()
       .execute("delete from rate_limit_counters where window_start < ?", [current], "run");

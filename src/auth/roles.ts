@@ -21,7 +21,7 @@ export class Roles {
     return paginate(em, User, {}, "asc", page);
   }
 
-  async setUserRoles(em: EntityManager, actor: User, userId: string, roles: readonly Role[]): Promise<User> {
+  async setUserRoles(em: EntityManager, actorId: string, userId: string, roles: readonly Role[]): Promise<User> {
     if (roles.length === 0) throw badUserInput("roles", "roles must name at least one role");
     return em.transactional(async (tx) => {
       const user = isUuid(userId) ? await tx.findOne(User, userId) : null;
@@ -29,7 +29,7 @@ export class Roles {
       const next = normalizeRoles(roles);
       // Someone must always be able to administer the server from the API.
       if (
-        user.id === actor.id &&
+        user.id === actorId &&
         !next.includes("ADMIN") &&
         user.roles.includes("ADMIN") &&
         (await this.countAdmins(tx)) <= 1

@@ -1,12 +1,26 @@
 import { randomUUID } from "node:crypto";
-import type { EntityManager, FilterQuery } from "@mikro-orm/core";
-import { RefreshToken, Session, type SessionEndReason, sessionIsActive, User } from "../db/entities";
+import type { EntityManager } from "@mikro-orm/core";
+import type { Clock } from "../clock";
 import { isUuid } from "../db/ids";
-import { dateOf, execute, queryRows, type Row } from "../db/sql";
+import type {
+  SessionEndReason,
+  SessionForRefresh,
+  SessionRecord,
+  SessionStore,
+  UserSummary,
+} from "../db/stores/session-store";
+import { transaction } from "../db/transaction";
 import { invalidRefreshToken, notFound, refreshTokenReused } from "../errors";
 import type { AccessTokens } from "./access-tokens";
 import type { AuthEventSink } from "./events";
-import { generateRefreshToken, hashRefreshToken, looksLikeRefreshToken } from "./refresh-tokens";
+import { newSessionSecret, parseRefreshToken, type RefreshTokenProofs } from "./refresh-tokens";
+import {
+  decideLogout,
+  decideRefresh,
+  type PresentedGeneration,
+  type RefreshPolicy,
+  refreshTokenExpiry,
+} from "./rotation";
 
 export interface ClientInfo {
   ip: string | null;
@@ -19,244 +33,205 @@ export interface IssuedTokens {
   expiresIn: number;
   refreshToken: string;
   refreshTokenExpiresAt: Date;
-  user: User;
-  session: Session;
+  user: UserSummary;
+  sessionId: string;
 }
 
-export interface SessionPolicy {
-  /** Idle lifetime of a refresh token, seconds. */
-  refreshTokenTtl: number;
+export interface SessionPolicy extends RefreshPolicy {
   /** Absolute lifetime of a session, seconds. */
   sessionMaxAge: number;
-  /** Seconds during which the newest used token may come back (lost response, several tabs). */
-  reuseGrace: number;
-  /**
-   * Serialise rotations of one session with a row lock (SELECT … FOR UPDATE):
-   * needed where several connections or instances write at once (PostgreSQL).
-   * SQLite transactions are serial already.
-   */
-  lockRows: boolean;
 }
 
-/** A presented refresh token as read for rotation. */
-interface TokenState {
-  id: string;
-  usedAt: Date | null;
-  expiresAt: Date;
-}
-
-/**
- * Outcome of the rotation transaction; a reuse must commit before it is
- * reported. `sessionRow` is the session and user as they stand after it.
- */
-type Rotation =
-  | { kind: "rotated"; sessionRow: Row; refreshToken: string; expiresAt: Date }
-  | { kind: "invalid" }
-  | { kind: "reused"; userId: string; sessionId: string };
-
+/** Sessions pruned per statement: each batch is one short write, so requests never queue long behind it. */
+const PRUNE_BATCH = 500;
 const MAX_USER_AGENT_LENGTH = 512;
 
-// The hot paths (the session check on every request, and rotation) are
-// hand-written SQL mapped into managed entities: through MikroORM's query
-// building and unit of work they cost several times the statements themselves
-// (bench/RESULTS.md). The same SQL runs on SQLite and PostgreSQL.
-const SESSION_AND_USER = `
-  s.id as s_id, s.user_id as s_user_id, s.created_at as s_created_at, s.last_used_at as s_last_used_at,
-  s.expires_at as s_expires_at, s.ended_at as s_ended_at, s.end_reason as s_end_reason,
-  s.user_agent as s_user_agent, s.ip as s_ip,
-  u.id as u_id, u.email as u_email, u.password_hash as u_password_hash, u.roles as u_roles,
-  u.created_at as u_created_at, u.updated_at as u_updated_at`;
-const TOKEN = "t.id as t_id, t.used_at as t_used_at, t.expires_at as t_expires_at";
-
-const VIEWER_SQL = `select ${SESSION_AND_USER}
-from sessions s join users u on u.id = s.user_id
-where s.id = ? and s.user_id = ?`;
-/** SQLite: one read, as its transactions run one at a time. */
-const ROTATION_READ_SQL = `select ${TOKEN}, ${SESSION_AND_USER}
-from refresh_tokens t join sessions s on s.id = t.session_id join users u on u.id = s.user_id
-where t.token_hash = ?`;
-/** PostgreSQL: lock the session first, then read the token under the lock (a concurrent rotation may have just used it). */
-const LOCK_SESSION_OF_TOKEN_SQL = `select ${SESSION_AND_USER}
-from sessions s join users u on u.id = s.user_id
-where s.id = (select session_id from refresh_tokens where token_hash = ?)
-for update of s`;
-const TOKEN_READ_SQL = `select ${TOKEN} from refresh_tokens t where t.token_hash = ?`;
-const USED_CHILDREN_SQL = "select count(*) as n from refresh_tokens where parent_id = ? and used_at is not null";
-const MARK_USED_SQL = "update refresh_tokens set used_at = ? where id = ?";
-const TOUCH_SESSION_SQL = "update sessions set last_used_at = ? where id = ?";
-const END_SESSION_SQL = "update sessions set ended_at = ?, end_reason = ? where id = ?";
-const INSERT_TOKEN_SQL = `insert into refresh_tokens (id, session_id, token_hash, parent_id, created_at, expires_at, used_at)
-values (?, ?, ?, ?, ?, ?, null)`;
-
-/** The columns of one table out of a joined row, by alias prefix. */
-function columns(row: Row, prefix: string): Row {
-  const out: Row = {};
-  for (const key in row) if (key.startsWith(prefix)) out[key.slice(prefix.length)] = row[key];
-  return out;
-}
-
-/** A `SESSION_AND_USER` row as a managed Session with its User, in `em`'s identity map. */
-function mapSession(em: EntityManager, row: Row): Session {
-  em.map(User, columns(row, "u_"));
-  return em.map(Session, columns(row, "s_"));
-}
+type RotationOutcome =
+  | { kind: "issued"; found: SessionForRefresh; generation: number; keyId: Buffer | undefined; lastUsedAt: Date }
+  | { kind: "reused"; userId: string; sessionId: string }
+  | { kind: "invalid"; reason: string };
 
 /**
- * Sessions and refresh-token rotation (RFC 9700 §4.14.2). A session is a tree
- * of refresh tokens: each token is exchanged once for a child, and a used
- * token coming back outside the grace rule means two parties hold the
- * session, so the whole session ends (theft detection).
+ * Sessions and refresh-token rotation (BEHAVIOUR.md §6, RFC 9700 §4.14.2).
+ * Each session keeps its refresh state in a few columns: a generation
+ * counter, the time of the last exchange and a retirement floor. The decision
+ * is the pure `decideRefresh`; this class reads the state under the session's
+ * lock, asks it, writes the outcome and mints the tokens.
  */
 export class Sessions {
   constructor(
+    private readonly store: SessionStore,
+    private readonly proofs: RefreshTokenProofs,
     private readonly accessTokens: AccessTokens,
     private readonly policy: SessionPolicy,
+    private readonly clock: Clock,
     private readonly events: AuthEventSink,
   ) {}
 
   /**
-   * Creates a session and its first refresh token in `em`'s unit of work; the
-   * caller's single flush writes them atomically with whatever else it changed.
+   * Starts a session for `user` in the caller's transaction (the user's row
+   * must already be written in it), and issues its first tokens.
    */
-  start(em: EntityManager, user: User, client: ClientInfo, now = new Date()): IssuedTokens {
-    const session = em.create(Session, {
-      user,
-      createdAt: now,
-      lastUsedAt: now,
+  async start(tx: EntityManager, user: UserSummary, client: ClientInfo): Promise<IssuedTokens> {
+    const now = this.clock.now();
+    const session = {
+      id: randomUUID(),
+      secret: newSessionSecret(),
       expiresAt: new Date(now.getTime() + this.policy.sessionMaxAge * 1000),
+    };
+    await this.store.insert(tx, {
+      ...session,
+      userId: user.id,
+      now,
+      keyId: this.proofs.currentKeyId,
       userAgent: client.userAgent?.slice(0, MAX_USER_AGENT_LENGTH) ?? null,
       ip: client.ip,
     });
-    return this.issue(em, session, null, now);
+    const refreshToken = this.proofs.mint(session, 0) as string;
+    return this.tokensFor(
+      user,
+      session.id,
+      refreshToken,
+      refreshTokenExpiry({ lastUsedAt: now, ...session }, this.policy),
+    );
   }
 
-  /**
-   * Exchanges a refresh token for a new pair. Read, check and write happen in
-   * one transaction, so concurrent calls with one token see each other's use.
-   */
-  async rotate(em: EntityManager, presented: string, client: ClientInfo, now = new Date()): Promise<IssuedTokens> {
-    if (!looksLikeRefreshToken(presented)) throw invalidRefreshToken();
-    const tokenHash = hashRefreshToken(presented);
-
-    const outcome = await em.transactional(async (tx): Promise<Rotation> => {
-      const found = await this.readForRotation(tx, tokenHash);
-      if (found === null) return { kind: "invalid" };
-      const { token, sessionRow } = found;
-      const sessionId = String(sessionRow.s_id);
-      const sessionEnd = dateOf(sessionRow.s_expires_at);
-      const endedAt = sessionRow.s_ended_at == null ? null : dateOf(sessionRow.s_ended_at);
-      if (!sessionIsActive(endedAt, sessionEnd, now)) return { kind: "invalid" };
-
-      if (token.usedAt === null) {
-        if (token.expiresAt <= now) return { kind: "invalid" };
-        await execute(tx, MARK_USED_SQL, [now, token.id]);
-      } else if (!(await this.mayBePresentedAgain(tx, token, now))) {
-        await execute(tx, END_SESSION_SQL, [now, "REFRESH_TOKEN_REUSED" satisfies SessionEndReason, sessionId]);
-        return { kind: "reused", userId: String(sessionRow.u_id), sessionId };
+  /** `refreshToken(T)`: rotation, the grace path, theft detection or a refusal, as `decideRefresh` says. */
+  async rotate(em: EntityManager, presented: string, client: ClientInfo): Promise<IssuedTokens> {
+    const outcome = await this.withLockedSession(em, presented, async (tx, found, token): Promise<RotationOutcome> => {
+      const now = this.clock.now();
+      const decision = decideRefresh(found.refresh, token, now, this.policy);
+      switch (decision.outcome) {
+        case "rotate": {
+          const keyId = this.proofs.currentKeyId;
+          await this.store.recordRefresh(tx, found.session.id, {
+            generation: decision.generation,
+            rotatedAt: now,
+            retiredBelow: found.refresh.retiredBelow,
+            lastUsedAt: now,
+            keyId,
+          });
+          return { kind: "issued", found, generation: decision.generation, keyId, lastUsedAt: now };
+        }
+        case "grace":
+          // Nothing is written: the same next token, made again with the key that first made it.
+          return {
+            kind: "issued",
+            found,
+            generation: decision.generation,
+            keyId: found.refresh.keyId ?? undefined,
+            lastUsedAt: found.refresh.lastUsedAt,
+          };
+        case "theft":
+          await this.store.end(tx, found.session.id, "REFRESH_TOKEN_REUSED", now);
+          return { kind: "reused", userId: found.user.id, sessionId: found.session.id };
+        case "retired":
+          return { kind: "invalid", reason: "RETIRED" };
+        case "invalid":
+          return { kind: "invalid", reason: decision.reason };
       }
-      await execute(tx, TOUCH_SESSION_SQL, [now, sessionId]);
-      const refreshToken = generateRefreshToken();
-      const expiresAt = this.refreshTokenExpiry(sessionEnd, now);
-      await execute(tx, INSERT_TOKEN_SQL, [
-        randomUUID(),
-        sessionId,
-        hashRefreshToken(refreshToken),
-        token.id,
-        now,
-        expiresAt,
-      ]);
-      return { kind: "rotated", sessionRow: { ...sessionRow, s_last_used_at: now }, refreshToken, expiresAt };
     });
 
-    switch (outcome.kind) {
-      case "rotated": {
-        const session = mapSession(em, outcome.sessionRow);
+    if (outcome?.kind === "issued") {
+      const { found, generation, keyId, lastUsedAt } = outcome;
+      const refreshToken = this.proofs.mint({ id: found.session.id, secret: found.refresh.secret }, generation, keyId);
+      // The grace path's key was removed from SECRET_KEYS since: that token can no longer be made.
+      if (refreshToken !== null) {
         this.events({
           event: "refresh",
           outcome: "success",
-          userId: session.user.id,
-          sessionId: session.id,
+          userId: found.user.id,
+          sessionId: found.session.id,
           ip: client.ip,
         });
-        return this.tokensFor(session, outcome.refreshToken, outcome.expiresAt);
+        const expiresAt = refreshTokenExpiry({ lastUsedAt, expiresAt: found.session.expiresAt }, this.policy);
+        return this.tokensFor(found.user, found.session.id, refreshToken, expiresAt);
       }
-      case "reused":
-        this.events({
-          event: "refresh_token_reused",
-          outcome: "failure",
-          reason: "SESSION_ENDED",
-          userId: outcome.userId,
-          sessionId: outcome.sessionId,
-          ip: client.ip,
-        });
-        throw refreshTokenReused();
-      case "invalid":
-        this.events({ event: "refresh", outcome: "failure", reason: "INVALID_REFRESH_TOKEN", ip: client.ip });
-        throw invalidRefreshToken();
     }
+    if (outcome?.kind === "reused") {
+      this.events({
+        event: "refresh_token_reused",
+        outcome: "failure",
+        reason: "SESSION_ENDED",
+        userId: outcome.userId,
+        sessionId: outcome.sessionId,
+        ip: client.ip,
+      });
+      throw refreshTokenReused();
+    }
+    const reason = outcome === undefined ? "UNKNOWN" : outcome.kind === "invalid" ? outcome.reason : "KEY_REMOVED";
+    this.events({ event: "refresh", outcome: "failure", reason, ip: client.ip });
+    throw invalidRefreshToken();
   }
 
   /**
-   * Ends the session a refresh token belongs to. Idempotent for a token this
-   * server issued (its session may already have ended); an unknown token is
-   * an error so a client learns its token is garbage.
+   * `logout(T)`: ends T's session. Idempotent for a token this server issued
+   * to that session; a forged, unknown or retired token is an error and
+   * changes nothing.
    */
-  async endByRefreshToken(
-    em: EntityManager,
-    presented: string,
-    client: ClientInfo,
-    now = new Date(),
-  ): Promise<Session> {
-    if (!looksLikeRefreshToken(presented)) throw invalidRefreshToken();
-    const token = await em.findOne(RefreshToken, { tokenHash: hashRefreshToken(presented) }, { populate: ["session"] });
-    if (token === null) throw invalidRefreshToken();
-    if (token.session.endedAt === null) {
-      this.endSession(token.session, "LOGOUT", now);
-      await em.flush();
+  async logout(em: EntityManager, presented: string, client: ClientInfo): Promise<void> {
+    const ended = await this.withLockedSession(em, presented, async (tx, found, token) => {
+      if (decideLogout(found.refresh, token).outcome !== "end") return null;
+      return (await this.store.end(tx, found.session.id, "LOGOUT", this.clock.now())) ? found : false;
+    });
+    if (ended === undefined || ended === null) throw invalidRefreshToken();
+    if (ended !== false) {
       this.events({
         event: "logout",
         outcome: "success",
-        userId: token.session.user.id,
-        sessionId: token.session.id,
+        userId: ended.user.id,
+        sessionId: ended.session.id,
         ip: client.ip,
       });
     }
-    return token.session;
   }
 
   /**
-   * Sessions that can still be used: not ended, before their absolute end, and
-   * refreshed (or started) within the idle lifetime of their refresh tokens.
+   * For a password change or reset, in the caller's transaction, after it
+   * locked the user's sessions: retires every refresh token of the kept
+   * session issued so far, grace path included (§6.6), and issues the next.
+   * Null when the session is no longer active.
    */
-  activeFilter(userId: string, now = new Date()) {
-    return {
-      user: userId,
-      endedAt: null,
-      expiresAt: { $gt: now },
-      lastUsedAt: { $gt: new Date(now.getTime() - this.policy.refreshTokenTtl * 1000) },
-    };
+  async retireAndReissue(tx: EntityManager, sessionId: string): Promise<IssuedTokens | null> {
+    const found = await this.store.lockForRefresh(tx, sessionId);
+    const now = this.clock.now();
+    if (found === null || found.session.endedAt !== null || found.session.expiresAt <= now) return null;
+    const generation = found.refresh.generation + 1;
+    const keyId = this.proofs.currentKeyId;
+    await this.store.recordRefresh(tx, sessionId, {
+      generation,
+      rotatedAt: null,
+      retiredBelow: generation,
+      lastUsedAt: now,
+      keyId,
+    });
+    const refreshToken = this.proofs.mint({ id: sessionId, secret: found.refresh.secret }, generation) as string;
+    const expiresAt = refreshTokenExpiry({ lastUsedAt: now, expiresAt: found.session.expiresAt }, this.policy);
+    return this.tokensFor(found.user, sessionId, refreshToken, expiresAt);
   }
 
   /** A user's active sessions, newest first. */
-  listActive(em: EntityManager, userId: string, now = new Date()): Promise<Session[]> {
-    return em.find(Session, this.activeFilter(userId, now), { orderBy: { createdAt: "desc", id: "desc" } });
+  listActive(em: EntityManager, userId: string): Promise<SessionRecord[]> {
+    return this.store.listActive(em, userId, this.clock.now());
+  }
+
+  countActive(em: EntityManager, userId: string): Promise<number> {
+    return this.store.countActive(em, userId, this.clock.now());
   }
 
   /**
-   * Ends a user's active sessions (all, or all but one) in one statement;
-   * their refresh and access tokens stop working at once. Returns how many ended.
+   * Ends every session of a user that has not ended, idle or not (all, or all
+   * but `except`); their refresh and access tokens stop working at once.
+   * Takes the user's session rows in id order first (the lock order).
    */
-  endAll(
-    em: EntityManager,
-    userId: string,
-    reason: SessionEndReason,
-    { except, now = new Date() }: { except?: string; now?: Date } = {},
-  ): Promise<number> {
-    const where: FilterQuery<Session> = {
-      ...this.activeFilter(userId, now),
-      ...(except ? { id: { $ne: except } } : {}),
-    };
-    return em.nativeUpdate(Session, where, { endedAt: now, endReason: reason });
+  endAll(em: EntityManager, userId: string, reason: SessionEndReason, except?: string): Promise<number> {
+    return transaction(em, async (tx) => this.endAllLocked(tx, userId, reason, except));
+  }
+
+  /** `endAll` inside a transaction of the caller's (a password change). */
+  async endAllLocked(tx: EntityManager, userId: string, reason: SessionEndReason, except?: string): Promise<number> {
+    await this.store.lockAllOfUser(tx, userId);
+    return this.store.endAllOfUser(tx, userId, reason, this.clock.now(), except);
   }
 
   /** Signs the user out everywhere, this session too. */
@@ -267,143 +242,75 @@ export class Sessions {
   }
 
   /** Ends one of the user's sessions; someone else's or an unknown id is NOT_FOUND, never FORBIDDEN. */
-  async revoke(
-    em: EntityManager,
-    userId: string,
-    sessionId: string,
-    client: ClientInfo,
-    now = new Date(),
-  ): Promise<void> {
-    const session = isUuid(sessionId) ? await em.findOne(Session, { id: sessionId, user: userId }) : null;
+  async revoke(em: EntityManager, userId: string, sessionId: string, client: ClientInfo): Promise<void> {
+    const session = isUuid(sessionId) ? await this.store.findOfUser(em, userId, sessionId) : null;
     if (session === null) throw notFound("Session");
-    if (session.endedAt === null) {
-      this.endSession(session, "REVOKED", now);
-      await em.flush();
+    if (await this.store.end(em, sessionId, "REVOKED", this.clock.now())) {
       this.events({ event: "session_revoked", outcome: "success", userId, sessionId, ip: client.ip });
     }
   }
 
   /**
-   * Issues a fresh pair for a session that stays (after a password change) and
-   * retires its unused refresh tokens, so a copy taken before the change is useless.
+   * Deletes sessions that can never be used again and have been so for
+   * `retentionDays` (kept that long for the `sessions` history and
+   * idempotent logout), in short batches. Returns how many.
    */
-  async reissue(em: EntityManager, session: Session, now = new Date()): Promise<IssuedTokens> {
-    await em.nativeUpdate(RefreshToken, { session, usedAt: null, expiresAt: { $gt: now } }, { expiresAt: now });
-    session.lastUsedAt = now;
-    return this.issue(em, session, null, now);
-  }
-
-  /**
-   * Deletes what can no longer be used and is older than `retentionDays`:
-   * ended or expired sessions (with their tokens) and unused expired tokens.
-   * Used tokens of live sessions are kept: they are how reuse is detected.
-   */
-  async prune(
-    em: EntityManager,
-    retentionDays: number,
-    now = new Date(),
-  ): Promise<{ sessions: number; refreshTokens: number }> {
-    const before = new Date(now.getTime() - retentionDays * 86_400_000);
-    return em.transactional(async (tx) => {
-      const refreshTokens = await tx.nativeDelete(RefreshToken, { usedAt: null, expiresAt: { $lt: before } });
-      const sessionIds = (
-        await tx.find(
-          Session,
-          { $or: [{ endedAt: { $lt: before } }, { expiresAt: { $lt: before } }] },
-          { fields: ["id"] },
-        )
-      ).map((s) => s.id);
-      const tokensOfSessions = sessionIds.length
-        ? await tx.nativeDelete(RefreshToken, { session: { $in: sessionIds } })
-        : 0;
-      const sessions = sessionIds.length ? await tx.nativeDelete(Session, { id: { $in: sessionIds } }) : 0;
-      return { sessions, refreshTokens: refreshTokens + tokensOfSessions };
-    });
-  }
-
-  /**
-   * The session an access token names, if it still belongs to that user and is
-   * active, with its user. It runs on every authenticated request: one
-   * hand-written join.
-   */
-  async findActive(em: EntityManager, sessionId: string, userId: string, now = new Date()): Promise<Session | null> {
-    const [row] = await queryRows(em, VIEWER_SQL, [sessionId, userId]);
-    if (row === undefined) return null;
-    const session = mapSession(em, row);
-    return session.isActive(now) ? session : null;
-  }
-
-  /** The presented token, and its session and user as a joined row; null for an unknown token. */
-  private async readForRotation(
-    tx: EntityManager,
-    tokenHash: string,
-  ): Promise<{ token: TokenState; sessionRow: Row } | null> {
-    let token: Row | undefined;
-    let sessionRow: Row | undefined;
-    if (this.policy.lockRows) {
-      [sessionRow] = await queryRows(tx, LOCK_SESSION_OF_TOKEN_SQL, [tokenHash]);
-      if (sessionRow === undefined) return null;
-      [token] = await queryRows(tx, TOKEN_READ_SQL, [tokenHash]);
-    } else {
-      [token] = await queryRows(tx, ROTATION_READ_SQL, [tokenHash]);
-      sessionRow = token;
+  async prune(em: EntityManager, retentionDays: number): Promise<number> {
+    const before = new Date(this.clock.now().getTime() - retentionDays * 86_400_000);
+    const idleBefore = new Date(before.getTime() - this.policy.refreshTokenTtl * 1000);
+    let total = 0;
+    for (;;) {
+      const deleted = await this.store.pruneBatch(em, before, idleBefore, PRUNE_BATCH);
+      total += deleted;
+      if (deleted < PRUNE_BATCH) return total;
+      // Let queued requests run between batches.
+      await new Promise((resolve) => setImmediate(resolve));
     }
-    if (token === undefined || sessionRow === undefined) return null;
-    return {
-      token: {
-        id: String(token.t_id),
-        usedAt: token.t_used_at == null ? null : dateOf(token.t_used_at),
-        expiresAt: dateOf(token.t_expires_at),
-      },
-      sessionRow,
-    };
+  }
+
+  /** The per-request check: the session an access token names, if it is the user's and active, with the user. */
+  findActive(
+    em: EntityManager,
+    sessionId: string,
+    userId: string,
+  ): Promise<{ session: SessionRecord; user: UserSummary } | null> {
+    return this.store.findActiveWithUser(em, sessionId, userId, this.clock.now());
   }
 
   /**
-   * The grace rule of BEHAVIOUR.md: a used token may come back within the
-   * grace period of its first use as long as no token issued from it has been
-   * used, so parallel tabs and lost responses do not sign the user out.
+   * Finds the session a presented token names and runs `body` in a
+   * transaction holding that session's lock, with what the token proves.
+   * Undefined when the token names no session (nothing is locked then).
    */
-  private async mayBePresentedAgain(tx: EntityManager, token: TokenState, now: Date): Promise<boolean> {
-    if (token.usedAt === null) return true;
-    if (now.getTime() - token.usedAt.getTime() > this.policy.reuseGrace * 1000) return false;
-    const [row] = await queryRows(tx, USED_CHILDREN_SQL, [token.id]);
-    return Number(row?.n ?? 0) === 0;
-  }
-
-  private endSession(session: Session, reason: SessionEndReason, now: Date): void {
-    session.endedAt = now;
-    session.endReason = reason;
-  }
-
-  /** A new refresh token for `session` in `em`'s unit of work, and the access token to go with it. */
-  private issue(em: EntityManager, session: Session, parentId: string | null, now: Date): IssuedTokens {
-    const refreshToken = generateRefreshToken();
-    const expiresAt = this.refreshTokenExpiry(session.expiresAt, now);
-    em.create(RefreshToken, {
-      session,
-      tokenHash: hashRefreshToken(refreshToken),
-      parentId,
-      createdAt: now,
-      expiresAt,
+  private async withLockedSession<T>(
+    em: EntityManager,
+    presented: string,
+    body: (tx: EntityManager, found: SessionForRefresh, token: PresentedGeneration) => Promise<T>,
+  ): Promise<T | undefined> {
+    const token = parseRefreshToken(presented);
+    if (token === null) return undefined;
+    const sessionId = token.format === 2 ? token.sessionId : await this.store.sessionIdOfLegacyToken(em, token.hash);
+    if (sessionId === null) return undefined;
+    return transaction(em, async (tx) => {
+      const found = await this.store.lockForRefresh(tx, sessionId);
+      if (found === null) return undefined;
+      // A version 1 token is known by its hash alone, and was generation 0 of its carried-over session.
+      const presentedGeneration =
+        token.format === 2
+          ? { generation: token.generation, authentic: this.proofs.isAuthentic(token, found.refresh.secret) }
+          : { generation: 0, authentic: true };
+      return body(tx, found, presentedGeneration);
     });
-    return this.tokensFor(session, refreshToken, expiresAt);
   }
 
-  /** Idle expiry, but never past the session's absolute end (RFC 9700 §4.14.2). */
-  private refreshTokenExpiry(sessionEnd: Date, now: Date): Date {
-    return new Date(Math.min(now.getTime() + this.policy.refreshTokenTtl * 1000, sessionEnd.getTime()));
-  }
-
-  private tokensFor(session: Session, refreshToken: string, expiresAt: Date): IssuedTokens {
-    const user = session.user;
+  private tokensFor(user: UserSummary, sessionId: string, refreshToken: string, expiresAt: Date): IssuedTokens {
     return {
-      accessToken: this.accessTokens.sign({ userId: user.id, sessionId: session.id, roles: user.roles }),
+      accessToken: this.accessTokens.sign({ userId: user.id, sessionId, roles: user.roles }),
       expiresIn: this.accessTokens.ttlSeconds,
       refreshToken,
       refreshTokenExpiresAt: expiresAt,
       user,
-      session,
+      sessionId,
     };
   }
 }

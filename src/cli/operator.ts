@@ -8,7 +8,7 @@ import {
   SigningKeys,
 } from "../auth/signing-keys";
 import { ConfigError, loadConfig } from "../config";
-import { ROLES, type Role, Session, User } from "../db/entities";
+import { ROLES, type Role, User } from "../db/entities";
 import { openDatabase } from "../db/orm";
 import { AppError } from "../errors";
 import { createServices, type Services } from "../services";
@@ -24,9 +24,9 @@ Commands:
   list-users [--json]             every user, oldest first, with roles and active sessions
   revoke-sessions <email>         end every session of a user (signs them out everywhere)
   gen-key <ES256|RS256>           print a new private key (PEM) for JWT_PRIVATE_KEYS; its kid on stderr
-  prune [--older-than-days N]     delete sessions that ended or expired more than N days ago
-                                  (default 7) and unused expired refresh tokens; live sessions
-                                  keep working; also expired login-throttle and rate-limit state
+  prune [--older-than-days N]     delete sessions that ended, expired or went idle more than N
+                                  days ago (default 7), in small batches; live sessions keep
+                                  working; also expired login-throttle and rate-limit state
 
 Exit codes: 0 done, 1 failed (unknown email, database error), 2 usage error.`;
 
@@ -73,7 +73,7 @@ const commands: Record<string, (run: Invocation) => Promise<string>> = {
         email: u.email,
         roles: u.roles,
         createdAt: u.createdAt.toISOString(),
-        activeSessions: await em.count(Session, services.sessions.activeFilter(u.id)),
+        activeSessions: await services.sessions.countActive(em, u.id),
       })),
     );
     if (json) return JSON.stringify(rows, null, 2);
@@ -88,11 +88,11 @@ const commands: Record<string, (run: Invocation) => Promise<string>> = {
     return `ended ${ended} session(s) of ${user.email}`;
   },
   prune: async ({ em, services, olderThanDays }) => {
-    const removed = await services.sessions.prune(em, olderThanDays);
+    const sessions = await services.sessions.prune(em, olderThanDays);
     const failures = await services.loginThrottle.prune(em);
     const counters = await services.authRateLimiter.prune(em);
     return [
-      `deleted ${removed.sessions} session(s) and ${removed.refreshTokens} refresh token(s) no longer usable for ${olderThanDays}+ day(s)`,
+      `deleted ${sessions} session(s) no longer usable for ${olderThanDays}+ day(s)`,
       `deleted ${failures} login failure(s) and ${counters} rate-limit counter(s) outside their window`,
     ].join("\n");
   },

@@ -25,11 +25,18 @@ export async function execute(em: EntityManager, sql: string, params: unknown[])
   return Number(result.changes ?? result.rowCount ?? 0);
 }
 
-function raw(em: EntityManager, sql: string, params: unknown[]): Promise<unknown> {
+async function raw(em: EntityManager, sql: string, params: unknown[]): Promise<unknown> {
   const knex = (em.getConnection() as AbstractSqlConnection).getKnex();
   const query = knex.raw(sql, params as never[]);
   const transaction = em.getTransactionContext();
-  return transaction ? query.transacting(transaction) : query;
+  try {
+    return await (transaction ? query.transacting(transaction) : query);
+  } catch (error) {
+    // The same typed exceptions as the ORM's own queries raise (unique
+    // violation, deadlock, connection lost, lock wait timeout…), so callers
+    // and the error formatter branch on classes, not driver messages.
+    throw em.getDriver().convertException(error as Error);
+  }
 }
 
 /**

@@ -12,9 +12,9 @@ export function loadViewer(context: GraphQLContext): Promise<Viewer> {
   context.viewer ??= (async () => {
     const { token } = context;
     if (!token.ok) throw unauthenticated(token.reason);
-    const session = await context.services.sessions.findActive(context.em, token.claims.sid, token.claims.sub);
-    if (session === null) throw unauthenticated("REVOKED");
-    return { user: session.user, session };
+    const viewer = await context.services.sessions.findActive(context.em, token.claims.sid, token.claims.sub);
+    if (viewer === null) throw unauthenticated("REVOKED");
+    return viewer;
   })();
   return context.viewer;
 }

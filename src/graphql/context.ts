@@ -2,14 +2,14 @@ import type { EntityManager } from "@mikro-orm/core";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { VerifiedAccessToken } from "../auth/access-tokens";
 import type { ClientInfo } from "../auth/sessions";
-import type { Session, User } from "../db/entities";
+import type { SessionRecord, UserSummary } from "../db/stores/session-store";
 import { type RefreshTokenTransport, refreshTokenTransport, type TransportMode } from "../http/refresh-token-transport";
 import type { Services } from "../services";
 
 /** The signed-in user and the session of their access token, loaded once per request. */
 export interface Viewer {
-  user: User;
-  session: Session;
+  user: UserSummary;
+  session: SessionRecord;
 }
 
 export interface GraphQLContext {

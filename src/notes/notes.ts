@@ -1,6 +1,6 @@
 import type { EntityManager } from "@mikro-orm/core";
 import { codePointLength } from "../auth/passwords";
-import { Note, type User } from "../db/entities";
+import { Note } from "../db/entities";
 import { isUuid } from "../db/ids";
 import { type Page, type PageRequest, paginate } from "../db/pagination";
 import { badUserInput, notFound } from "../errors";
@@ -18,23 +18,23 @@ export interface NoteFields {
  * like a missing one (null / NOT_FOUND), so ids leak nothing about others.
  */
 export class Notes {
-  list(em: EntityManager, owner: User, page: PageRequest): Promise<Page<Note>> {
-    return paginate(em, Note, { owner }, "desc", page);
+  list(em: EntityManager, ownerId: string, page: PageRequest): Promise<Page<Note>> {
+    return paginate(em, Note, { owner: ownerId }, "desc", page);
   }
 
-  async find(em: EntityManager, owner: User, id: string): Promise<Note | null> {
-    return isUuid(id) ? em.findOne(Note, { id, owner }) : null;
+  async find(em: EntityManager, ownerId: string, id: string): Promise<Note | null> {
+    return isUuid(id) ? em.findOne(Note, { id, owner: ownerId }) : null;
   }
 
-  async create(em: EntityManager, owner: User, input: { title: string; body: string }): Promise<Note> {
-    const note = em.create(Note, { owner, title: checkTitle(input.title), body: checkBody(input.body) });
+  async create(em: EntityManager, ownerId: string, input: { title: string; body: string }): Promise<Note> {
+    const note = em.create(Note, { owner: ownerId, title: checkTitle(input.title), body: checkBody(input.body) });
     await em.flush();
     return note;
   }
 
   /** A partial update: an absent or null field keeps its value. */
-  async update(em: EntityManager, owner: User, id: string, patch: NoteFields): Promise<Note> {
-    const note = await this.owned(em, owner, id);
+  async update(em: EntityManager, ownerId: string, id: string, patch: NoteFields): Promise<Note> {
+    const note = await this.owned(em, ownerId, id);
     const title = patch.title == null ? note.title : checkTitle(patch.title);
     const body = patch.body == null ? note.body : checkBody(patch.body);
     if (title !== note.title || body !== note.body) {
@@ -44,13 +44,13 @@ export class Notes {
     return note;
   }
 
-  async delete(em: EntityManager, owner: User, id: string): Promise<void> {
-    em.remove(await this.owned(em, owner, id));
+  async delete(em: EntityManager, ownerId: string, id: string): Promise<void> {
+    em.remove(await this.owned(em, ownerId, id));
     await em.flush();
   }
 
-  private async owned(em: EntityManager, owner: User, id: string): Promise<Note> {
-    const note = await this.find(em, owner, id);
+  private async owned(em: EntityManager, ownerId: string, id: string): Promise<Note> {
+    const note = await this.find(em, ownerId, id);
     if (note === null) throw notFound("Note");
     return note;
   }

@@ -45,6 +45,9 @@ export const REFRESH = `mutation Refresh($token: String) { refreshToken(refreshT
 export const LOGOUT = "mutation Logout($token: String) { logout(refreshToken: $token) }";
 export const ME = "query Me { me { id email roles createdAt } }";
 
+/** A refresh token as clients see it: 57 bytes in base64url (README "Refresh tokens"), not a JWT. */
+export const REFRESH_TOKEN_SHAPE = /^[A-Za-z0-9_-]{76}$/;
+
 export interface Tokens {
   accessToken: string;
   refreshToken: string;

@@ -1,10 +1,13 @@
 import type { FastifyInstance } from "fastify";
 import { buildApp } from "../../src/app";
 import { type Config, loadConfig } from "../../src/config";
+import { TestClock } from "./clock";
 import { freshDatabaseUrl } from "./database";
 
 /** K of the security checklist: the HS256 key of the test environment, for forging tokens. */
 export const TEST_JWT_SECRET = "test-only-hs256-key-0123456789abcdefghijklmnop";
+/** SECRET_KEYS of the test environment (hex, 32 bytes). */
+export const TEST_SECRET_KEY = "7e57".repeat(16);
 
 /**
  * Cheap argon2 so a suite of hundreds of hashes stays fast (production refuses
@@ -13,6 +16,7 @@ export const TEST_JWT_SECRET = "test-only-hs256-key-0123456789abcdefghijklmnop";
  */
 export const TEST_ENV: Record<string, string> = {
   JWT_SECRET: TEST_JWT_SECRET,
+  SECRET_KEYS: TEST_SECRET_KEY,
   ARGON2_MEMORY_KIB: "1024",
   ARGON2_TIME_COST: "1",
   LOG_LEVEL: "info",
@@ -30,6 +34,8 @@ export interface TestServer {
   logs: string[];
   /** Every SQL statement the server ran. */
   queries: string[];
+  /** The server's clock: `clock.advance(seconds)` instead of sleeping. */
+  clock: TestClock;
   sql<T = Record<string, unknown>>(query: string, params?: unknown[]): Promise<T[]>;
   close(): Promise<void>;
 }
@@ -39,7 +45,11 @@ export interface TestServer {
  * port, on a new database (SQLite, or PostgreSQL with TEST_DATABASE=postgres)
  * unless `databaseUrl` names an existing one.
  */
-export async function startServer(env: Record<string, string> = {}, databaseUrl?: string): Promise<TestServer> {
+export async function startServer(
+  env: Record<string, string> = {},
+  databaseUrl?: string,
+  clock = new TestClock(),
+): Promise<TestServer> {
   const url = databaseUrl ?? (await freshDatabaseUrl());
   const { config } = loadConfig({ ...TEST_ENV, DATABASE_URL: url, ...env });
   const logs: string[] = [];
@@ -47,6 +57,7 @@ export async function startServer(env: Record<string, string> = {}, databaseUrl?
   const app = await buildApp(config, {
     logStream: { write: (line) => void logs.push(line) },
     onQuery: (sql) => void queries.push(sql),
+    clock,
   });
   await app.listen({ host: "127.0.0.1", port: 0 });
   const address = app.server.address();
@@ -58,6 +69,7 @@ export async function startServer(env: Record<string, string> = {}, databaseUrl?
     databaseUrl: url,
     logs,
     queries,
+    clock,
     sql: (query, params = []) => app.orm.em.getConnection().execute(query, params),
     close: () => app.close(),
   };

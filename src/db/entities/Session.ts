@@ -1,25 +1,33 @@
 import { randomUUID } from "node:crypto";
 import { Entity, Index, ManyToOne, OptionalProps, PrimaryKey, Property, t } from "@mikro-orm/core";
+import type { SessionEndReason } from "../stores/session-store";
 import { User } from "./User";
 
-export type SessionEndReason =
-  | "LOGOUT"
-  | "LOGOUT_ALL"
-  | "REVOKED"
-  | "PASSWORD_CHANGED"
-  | "OPERATOR"
-  | "REFRESH_TOKEN_REUSED";
-
-/** Whether a session may still be used: not ended and before its absolute end. Also applied to raw rows. */
-export function sessionIsActive(endedAt: Date | null, expiresAt: Date, now: Date): boolean {
-  return endedAt === null && expiresAt > now;
-}
-
-/** One signed-in device: a chain of rotated refresh tokens under one absolute lifetime. */
+/**
+ * One signed-in device. Its refresh state is a few columns, not a row per
+ * token (BEHAVIOUR.md §6.1; `auth/rotation.ts` says what each means). The
+ * entity describes the table for migrations; reads and writes go through
+ * `stores/session-store.ts`.
+ */
 @Entity({ tableName: "sessions" })
 @Index({ properties: ["user", "createdAt"] })
+// Maintenance finds dead sessions by each way of dying.
+@Index({ properties: ["endedAt"] })
+@Index({ properties: ["expiresAt"] })
+@Index({ properties: ["lastUsedAt"] })
 export class Session {
-  [OptionalProps]?: "createdAt" | "lastUsedAt" | "endedAt" | "endReason" | "userAgent" | "ip";
+  [OptionalProps]?:
+    | "createdAt"
+    | "lastUsedAt"
+    | "endedAt"
+    | "endReason"
+    | "userAgent"
+    | "ip"
+    | "refreshGeneration"
+    | "refreshRotatedAt"
+    | "refreshRetiredBelow"
+    | "refreshKeyId"
+    | "legacyTokenHash";
 
   @PrimaryKey({ type: "uuid" })
   id: string = randomUUID();
@@ -30,6 +38,7 @@ export class Session {
   @Property({ type: t.datetime })
   createdAt: Date = new Date();
 
+  /** The last exchange of its refresh token (or the sign-in): the idle lifetime counts from here. */
   @Property({ type: t.datetime })
   lastUsedAt: Date = new Date();
 
@@ -49,7 +58,28 @@ export class Session {
   @Property({ type: "string", length: 64, nullable: true })
   ip: string | null = null;
 
-  isActive(now: Date): boolean {
-    return sessionIsActive(this.endedAt, this.expiresAt, now);
-  }
+  /** Generation of the refresh token that rotates now. */
+  @Property({ type: "integer", default: 0 })
+  refreshGeneration = 0;
+
+  /** When the previous generation was exchanged for the current one; null since a password change. */
+  @Property({ type: t.datetime, nullable: true })
+  refreshRotatedAt: Date | null = null;
+
+  /** Refresh tokens of a lower generation were retired by a password change or reset. */
+  @Property({ type: "integer", default: 0 })
+  refreshRetiredBelow = 0;
+
+  /** 32 random bytes (hex), half of every refresh-token proof; the other half is a key the database never holds. */
+  @Property({ type: "string", length: 64, hidden: true })
+  refreshSecret!: string;
+
+  /** Id (hex) of the SECRET_KEYS key that made the current generation's token. */
+  @Property({ type: "string", length: 8, nullable: true })
+  refreshKeyId: string | null = null;
+
+  /** SHA-256 of the version 1 refresh token a carried-over session had; it counts as generation 0. */
+  @Index()
+  @Property({ type: "string", length: 64, nullable: true, hidden: true })
+  legacyTokenHash: string | null = null;
 }

@@ -54,7 +54,7 @@ export class AuthResolver {
     const presented = refreshTokens.presented(refreshToken);
     refreshTokens.clear();
     if (!presented) throw invalidRefreshToken();
-    await services.sessions.endByRefreshToken(em, presented, client);
+    await services.sessions.logout(em, presented, client);
     return true;
   }
 }

@@ -16,7 +16,7 @@ export class NoteResolver {
     @CurrentViewer() { user }: Viewer,
     @Ctx() { em, services }: GraphQLContext,
   ): Promise<NoteConnection> {
-    return toConnection(await services.notes.list(em, user, { first, after }), (note) => Note.from(note, user));
+    return toConnection(await services.notes.list(em, user.id, { first, after }), (note) => Note.from(note, user));
   }
 
   @Authorized()
@@ -29,7 +29,7 @@ export class NoteResolver {
     @CurrentViewer() { user }: Viewer,
     @Ctx() { em, services }: GraphQLContext,
   ): Promise<Note | null> {
-    const note = await services.notes.find(em, user, id);
+    const note = await services.notes.find(em, user.id, id);
     return note && Note.from(note, user);
   }
 
@@ -40,7 +40,7 @@ export class NoteResolver {
     @CurrentViewer() { user }: Viewer,
     @Ctx() { em, services }: GraphQLContext,
   ): Promise<Note> {
-    return Note.from(await services.notes.create(em, user, input), user);
+    return Note.from(await services.notes.create(em, user.id, input), user);
   }
 
   @Authorized()
@@ -51,7 +51,7 @@ export class NoteResolver {
     @CurrentViewer() { user }: Viewer,
     @Ctx() { em, services }: GraphQLContext,
   ): Promise<Note> {
-    return Note.from(await services.notes.update(em, user, id, patch), user);
+    return Note.from(await services.notes.update(em, user.id, id, patch), user);
   }
 
   @Authorized()
@@ -61,7 +61,7 @@ export class NoteResolver {
     @CurrentViewer() { user }: Viewer,
     @Ctx() { em, services }: GraphQLContext,
   ): Promise<boolean> {
-    await services.notes.delete(em, user, id);
+    await services.notes.delete(em, user.id, id);
     return true;
   }
 }

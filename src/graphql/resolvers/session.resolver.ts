@@ -44,9 +44,6 @@ export class SessionResolver {
     @CurrentViewer() viewer: Viewer,
     @Ctx() { em, services, client, refreshTokens }: GraphQLContext,
   ): Promise<AuthPayload> {
-    return AuthPayload.deliver(
-      await services.accounts.changePassword(em, viewer.session, input, client),
-      refreshTokens,
-    );
+    return AuthPayload.deliver(await services.accounts.changePassword(em, viewer, input, client), refreshTokens);
   }
 }

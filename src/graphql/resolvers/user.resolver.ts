@@ -31,6 +31,6 @@ export class UserResolver {
     @CurrentViewer() viewer: Viewer,
     @Ctx() { em, services }: GraphQLContext,
   ): Promise<User> {
-    return User.from(await services.roles.setUserRoles(em, viewer.user, userId, roles));
+    return User.from(await services.roles.setUserRoles(em, viewer.user.id, userId, roles));
   }
 }

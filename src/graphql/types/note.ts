@@ -1,5 +1,6 @@
 import { Field, ID, ObjectType } from "type-graphql";
-import type { Note as NoteEntity, User as UserEntity } from "../../db/entities";
+import type { Note as NoteEntity } from "../../db/entities";
+import type { UserSummary } from "../../db/stores/session-store";
 import { Connection } from "./connection";
 import { User } from "./user";
 
@@ -27,7 +28,7 @@ export class Note {
    * Notes are only ever shown to their owner, who is the signed-in viewer
    * already loaded for the request: resolving `owner` costs no query at all.
    */
-  static from(note: NoteEntity, owner: UserEntity): Note {
+  static from(note: NoteEntity, owner: UserSummary): Note {
     const { id, title, body, createdAt, updatedAt } = note;
     return { id, title, body, createdAt, updatedAt, owner: User.from(owner) };
   }

@@ -1,5 +1,5 @@
 import { Field, ID, ObjectType } from "type-graphql";
-import type { Session as SessionEntity } from "../../db/entities";
+import type { SessionRecord } from "../../db/stores/session-store";
 
 @ObjectType("Session", { description: "One signed-in device: a chain of rotated refresh tokens." })
 export class Session {
@@ -24,7 +24,7 @@ export class Session {
   @Field(() => Boolean, { description: "True for the session the current access token belongs to." })
   current!: boolean;
 
-  static from(session: SessionEntity, currentSessionId: string): Session {
+  static from(session: SessionRecord, currentSessionId: string): Session {
     const { id, createdAt, lastUsedAt, expiresAt, userAgent, ip } = session;
     return { id, createdAt, lastUsedAt, expiresAt, userAgent, ip, current: id === currentSessionId };
   }

@@ -1,5 +1,5 @@
 import { Field, ID, ObjectType } from "type-graphql";
-import type { User as UserEntity } from "../../db/entities";
+import type { UserSummary } from "../../db/stores/session-store";
 import { Connection } from "./connection";
 import { Role, toRole } from "./role";
 
@@ -17,7 +17,7 @@ export class User {
   @Field(() => Date)
   createdAt!: Date;
 
-  static from(user: UserEntity): User {
+  static from(user: UserSummary): User {
     return { id: user.id, email: user.email, roles: user.roles.map(toRole), createdAt: user.createdAt };
   }
 }

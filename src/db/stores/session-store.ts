@@ -1,0 +1,265 @@
+import type { EntityManager } from "@mikro-orm/core";
+import type { RefreshState } from "../../auth/rotation";
+import type { Role } from "../entities";
+import { dateOf, execute, queryRows, type Row } from "../sql";
+
+/**
+ * Every SQL statement about sessions, and the mapping of their rows. The
+ * domain (`auth/sessions.ts`) calls these typed functions; it never sees a
+ * row, a column name or which database it runs on.
+ *
+ * These are the statements on every request (the session check) and on every
+ * refresh, so they are hand-written with bindings: through MikroORM's query
+ * building and unit of work they cost several times the statements themselves
+ * (bench/RESULTS.md). The same SQL runs on SQLite and PostgreSQL, but for the
+ * row lock, which SQLite does not need (its write transactions start with
+ * BEGIN IMMEDIATE and run one at a time).
+ *
+ * Lock order (README "Concurrency"): a transaction that changes sessions
+ * locks session rows before anything else, in id order when it takes more
+ * than one; the user's row comes after. Rotation locks one session row and
+ * nothing else, so no two transactions can wait for each other in a cycle.
+ */
+export type SessionEndReason =
+  | "LOGOUT"
+  | "LOGOUT_ALL"
+  | "REVOKED"
+  | "PASSWORD_CHANGED"
+  | "OPERATOR"
+  | "REFRESH_TOKEN_REUSED";
+
+export interface SessionRecord {
+  id: string;
+  userId: string;
+  createdAt: Date;
+  lastUsedAt: Date;
+  expiresAt: Date;
+  endedAt: Date | null;
+  userAgent: string | null;
+  ip: string | null;
+}
+
+/** What requests need of a user: never the password hash. */
+export interface UserSummary {
+  id: string;
+  email: string;
+  roles: Role[];
+  createdAt: Date;
+}
+
+/** A session's refresh state as the rotation decision and the token proofs need it. */
+export interface SessionRefreshState extends RefreshState {
+  /** Hex; half of every proof (refresh-tokens.ts). */
+  secret: string;
+  /** Which key made the current generation's token; null before the first format-2 token (a carried-over session). */
+  keyId: Buffer | null;
+}
+
+export interface SessionForRefresh {
+  session: SessionRecord;
+  refresh: SessionRefreshState;
+  user: UserSummary;
+}
+
+export interface NewSession {
+  id: string;
+  userId: string;
+  now: Date;
+  expiresAt: Date;
+  secret: string;
+  keyId: Buffer;
+  userAgent: string | null;
+  ip: string | null;
+}
+
+/** What a rotation, a grace-free re-issue or a password change writes. */
+export interface RefreshUpdate {
+  generation: number;
+  rotatedAt: Date | null;
+  retiredBelow: number;
+  lastUsedAt: Date;
+  keyId: Buffer;
+}
+
+export type Dialect = "sqlite" | "postgres";
+
+const SESSION = `s.id as s_id, s.user_id as s_user_id, s.created_at as s_created_at, s.last_used_at as s_last_used_at,
+  s.expires_at as s_expires_at, s.ended_at as s_ended_at, s.user_agent as s_user_agent, s.ip as s_ip`;
+const USER = "u.id as u_id, u.email as u_email, u.roles as u_roles, u.created_at as u_created_at";
+const REFRESH = `s.refresh_generation as r_generation, s.refresh_rotated_at as r_rotated_at,
+  s.refresh_retired_below as r_retired_below, s.refresh_secret as r_secret, s.refresh_key_id as r_key_id`;
+/** BEHAVIOUR.md §5, the one definition of an active session; `isSessionActive` in auth/rotation.ts says the same. */
+const ACTIVE = "s.ended_at is null and s.expires_at > ?";
+
+const SQL = {
+  insert: `insert into sessions (id, user_id, created_at, last_used_at, expires_at, ended_at, end_reason, user_agent, ip,
+      refresh_generation, refresh_rotated_at, refresh_retired_below, refresh_secret, refresh_key_id, legacy_token_hash)
+    values (?, ?, ?, ?, ?, null, null, ?, ?, 0, null, 0, ?, ?, null)`,
+  byLegacyHash: "select id from sessions where legacy_token_hash = ?",
+  forRefresh: `select ${SESSION}, ${REFRESH}, ${USER} from sessions s join users u on u.id = s.user_id where s.id = ?`,
+  recordRefresh: `update sessions set refresh_generation = ?, refresh_rotated_at = ?, refresh_retired_below = ?,
+    last_used_at = ?, refresh_key_id = ? where id = ?`,
+  end: "update sessions set ended_at = ?, end_reason = ? where id = ? and ended_at is null",
+  endAllOfUser: "update sessions set ended_at = ?, end_reason = ? where user_id = ? and ended_at is null",
+  endAllOfUserExcept:
+    "update sessions set ended_at = ?, end_reason = ? where user_id = ? and ended_at is null and id <> ?",
+  lockAllOfUser: "select id from sessions where user_id = ? order by id for update",
+  viewer: `select ${SESSION}, ${USER} from sessions s join users u on u.id = s.user_id
+    where s.id = ? and s.user_id = ? and ${ACTIVE}`,
+  ofUser: `select ${SESSION} from sessions s where s.id = ? and s.user_id = ?`,
+  listActive: `select ${SESSION} from sessions s where s.user_id = ? and ${ACTIVE} order by s.created_at desc, s.id desc`,
+  countActive: `select count(*) as n from sessions s where s.user_id = ? and ${ACTIVE}`,
+  // Dead for good: ended, past the absolute end, or idle past the refresh lifetime.
+  pruneBatch: `delete from sessions where id in (
+    select id from sessions where ended_at < ? or expires_at < ? or last_used_at < ? limit ?)`,
+} as const;
+
+export class SessionStore {
+  private readonly forRefreshSql: string;
+
+  constructor(private readonly dialect: Dialect) {
+    // PostgreSQL: the session row is locked before it is read, so a concurrent
+    // rotation on any connection or instance waits and then sees this one's write.
+    this.forRefreshSql = dialect === "postgres" ? `${SQL.forRefresh} for update of s` : SQL.forRefresh;
+  }
+
+  async insert(em: EntityManager, s: NewSession): Promise<void> {
+    await execute(em, SQL.insert, [
+      s.id,
+      s.userId,
+      s.now,
+      s.now,
+      s.expiresAt,
+      s.userAgent,
+      s.ip,
+      s.secret,
+      s.keyId.toString("hex"),
+    ]);
+  }
+
+  /** The session a version 1 refresh token (by its SHA-256) was current for when it was carried over. */
+  async sessionIdOfLegacyToken(em: EntityManager, hash: string): Promise<string | null> {
+    const [row] = await queryRows(em, SQL.byLegacyHash, [hash]);
+    return row === undefined ? null : String(row.id);
+  }
+
+  /** Inside a transaction: locks the session row (first, per the lock order) and reads it with its user. */
+  async lockForRefresh(tx: EntityManager, sessionId: string): Promise<SessionForRefresh | null> {
+    const [row] = await queryRows(tx, this.forRefreshSql, [sessionId]);
+    if (row === undefined) return null;
+    const session = sessionOf(row);
+    return {
+      session,
+      user: userOf(row),
+      refresh: {
+        generation: Number(row.r_generation),
+        rotatedAt: row.r_rotated_at == null ? null : dateOf(row.r_rotated_at),
+        retiredBelow: Number(row.r_retired_below),
+        lastUsedAt: session.lastUsedAt,
+        expiresAt: session.expiresAt,
+        endedAt: session.endedAt,
+        secret: String(row.r_secret),
+        keyId: row.r_key_id == null ? null : Buffer.from(String(row.r_key_id), "hex"),
+      },
+    };
+  }
+
+  /** Inside a transaction that holds the session's lock. */
+  async recordRefresh(tx: EntityManager, sessionId: string, update: RefreshUpdate): Promise<void> {
+    await execute(tx, SQL.recordRefresh, [
+      update.generation,
+      update.rotatedAt,
+      update.retiredBelow,
+      update.lastUsedAt,
+      update.keyId.toString("hex"),
+      sessionId,
+    ]);
+  }
+
+  /** Ends one session unless it has ended already; true when this call ended it. */
+  async end(em: EntityManager, sessionId: string, reason: SessionEndReason, now: Date): Promise<boolean> {
+    return (await execute(em, SQL.end, [now, reason, sessionId])) > 0;
+  }
+
+  /** Ends every session of a user that has not ended (idle or not), but `exceptId`; returns how many. */
+  endAllOfUser(
+    em: EntityManager,
+    userId: string,
+    reason: SessionEndReason,
+    now: Date,
+    exceptId?: string,
+  ): Promise<number> {
+    return exceptId === undefined
+      ? execute(em, SQL.endAllOfUser, [now, reason, userId])
+      : execute(em, SQL.endAllOfUserExcept, [now, reason, userId, exceptId]);
+  }
+
+  /**
+   * Inside a transaction: locks every session row of a user in id order (the
+   * lock order for operations on several sessions, such as a password change).
+   * SQLite's BEGIN IMMEDIATE already excludes every other writer.
+   */
+  async lockAllOfUser(tx: EntityManager, userId: string): Promise<void> {
+    if (this.dialect === "postgres") await queryRows(tx, SQL.lockAllOfUser, [userId]);
+  }
+
+  /** The per-request check: the session an access token names, if active and the user's, with the user. */
+  async findActiveWithUser(
+    em: EntityManager,
+    sessionId: string,
+    userId: string,
+    now: Date,
+  ): Promise<{ session: SessionRecord; user: UserSummary } | null> {
+    const [row] = await queryRows(em, SQL.viewer, [sessionId, userId, now]);
+    return row === undefined ? null : { session: sessionOf(row), user: userOf(row) };
+  }
+
+  /** One of the user's sessions, active or not. */
+  async findOfUser(em: EntityManager, userId: string, sessionId: string): Promise<SessionRecord | null> {
+    const [row] = await queryRows(em, SQL.ofUser, [sessionId, userId]);
+    return row === undefined ? null : sessionOf(row);
+  }
+
+  async listActive(em: EntityManager, userId: string, now: Date): Promise<SessionRecord[]> {
+    return (await queryRows(em, SQL.listActive, [userId, now])).map(sessionOf);
+  }
+
+  async countActive(em: EntityManager, userId: string, now: Date): Promise<number> {
+    const [row] = await queryRows(em, SQL.countActive, [userId, now]);
+    return Number(row?.n ?? 0);
+  }
+
+  /**
+   * Deletes at most `limit` sessions that can never be used again and have
+   * been so since before `before` (ended, past their absolute end, or idle
+   * past `idleBefore`). One short statement: callers loop, so no request
+   * waits long behind it.
+   */
+  pruneBatch(em: EntityManager, before: Date, idleBefore: Date, limit: number): Promise<number> {
+    return execute(em, SQL.pruneBatch, [before, before, idleBefore, limit]);
+  }
+}
+
+function sessionOf(row: Row): SessionRecord {
+  return {
+    id: String(row.s_id),
+    userId: String(row.s_user_id),
+    createdAt: dateOf(row.s_created_at),
+    lastUsedAt: dateOf(row.s_last_used_at),
+    expiresAt: dateOf(row.s_expires_at),
+    endedAt: row.s_ended_at == null ? null : dateOf(row.s_ended_at),
+    userAgent: row.s_user_agent == null ? null : String(row.s_user_agent),
+    ip: row.s_ip == null ? null : String(row.s_ip),
+  };
+}
+
+function userOf(row: Row): UserSummary {
+  // jsonb arrives parsed from pg; SQLite keeps JSON as text.
+  const roles = typeof row.u_roles === "string" ? JSON.parse(row.u_roles) : row.u_roles;
+  return {
+    id: String(row.u_id),
+    email: String(row.u_email),
+    roles: roles as Role[],
+    createdAt: dateOf(row.u_created_at),
+  };
+}
