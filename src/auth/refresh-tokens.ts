@@ -21,7 +21,13 @@ const VERSION = 0x02;
 const UUID_BYTES = 16;
 const KEY_ID_BYTES = 4;
 const PROOF_BYTES = 32;
-const TOKEN_BYTES = 1 + UUID_BYTES + 4 + KEY_ID_BYTES + PROOF_BYTES;
+const OFFSET = {
+  sessionId: 1,
+  generation: 1 + UUID_BYTES,
+  keyId: 5 + UUID_BYTES,
+  proof: 5 + UUID_BYTES + KEY_ID_BYTES,
+};
+const TOKEN_BYTES = OFFSET.proof + PROOF_BYTES;
 const TOKEN_SHAPE = new RegExp(`^[A-Za-z0-9_-]{${Math.ceil((TOKEN_BYTES * 4) / 3)}}$`);
 /** Version 1 tokens: 32 random bytes, known to the database by their SHA-256 (sessions carried over, §6.8). */
 const V1_TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/;
@@ -42,12 +48,10 @@ export function parseRefreshToken(token: string): PresentedRefreshToken | null {
   if (bytes.length !== TOKEN_BYTES || bytes[0] !== VERSION) return null;
   // Re-encoding must give the same text: no second spelling of one token.
   if (bytes.toString("base64url") !== token) return null;
-  let offset = 1;
-  const id = bytes.subarray(offset, (offset += UUID_BYTES)).toString("hex");
-  const generation = bytes.readUInt32BE(offset);
-  offset += 4;
-  const keyId = bytes.subarray(offset, (offset += KEY_ID_BYTES));
-  const proof = bytes.subarray(offset, offset + PROOF_BYTES);
+  const id = bytes.subarray(OFFSET.sessionId, OFFSET.generation).toString("hex");
+  const generation = bytes.readUInt32BE(OFFSET.generation);
+  const keyId = bytes.subarray(OFFSET.keyId, OFFSET.proof);
+  const proof = bytes.subarray(OFFSET.proof);
   const sessionId = `${id.slice(0, 8)}-${id.slice(8, 12)}-${id.slice(12, 16)}-${id.slice(16, 20)}-${id.slice(20)}`;
   return { format: 2, sessionId, generation, keyId, proof };
 }
