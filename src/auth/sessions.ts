@@ -220,8 +220,9 @@ export class Sessions {
   }
 
   /**
-   * Ends every session of a user that has not ended, idle or not (all, or all
-   * but `except`); their refresh and access tokens stop working at once.
+   * Ends every active session of a user, idle or not (all, or all but
+   * `except`): the ones `sessions` lists, so the count matches what the user
+   * saw. Their refresh and access tokens stop working at once.
    * Takes the user's session rows in id order first (the lock order).
    */
   endAll(em: EntityManager, userId: string, reason: SessionEndReason, except?: string): Promise<number> {

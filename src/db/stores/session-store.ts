@@ -100,9 +100,8 @@ const SQL = {
   recordRefresh: `update sessions set refresh_generation = ?, refresh_rotated_at = ?, refresh_retired_below = ?,
     last_used_at = ?, refresh_key_id = ? where id = ?`,
   end: "update sessions set ended_at = ?, end_reason = ? where id = ? and ended_at is null",
-  endAllOfUser: "update sessions set ended_at = ?, end_reason = ? where user_id = ? and ended_at is null",
-  endAllOfUserExcept:
-    "update sessions set ended_at = ?, end_reason = ? where user_id = ? and ended_at is null and id <> ?",
+  endAllOfUser: `update sessions as s set ended_at = ?, end_reason = ? where s.user_id = ? and ${ACTIVE}`,
+  endAllOfUserExcept: `update sessions as s set ended_at = ?, end_reason = ? where s.user_id = ? and ${ACTIVE} and s.id <> ?`,
   lockAllOfUser: "select id from sessions where user_id = ? order by id for update",
   viewer: `select ${SESSION}, ${USER} from sessions s join users u on u.id = s.user_id
     where s.id = ? and s.user_id = ? and ${ACTIVE}`,
@@ -181,7 +180,7 @@ export class SessionStore {
     return (await execute(em, SQL.end, [now, reason, sessionId])) > 0;
   }
 
-  /** Ends every session of a user that has not ended (idle or not), but `exceptId`; returns how many. */
+  /** Ends every active session of a user (idle or not), but `exceptId`; returns how many. */
   endAllOfUser(
     em: EntityManager,
     userId: string,
@@ -190,8 +189,8 @@ export class SessionStore {
     exceptId?: string,
   ): Promise<number> {
     return exceptId === undefined
-      ? execute(em, SQL.endAllOfUser, [now, reason, userId])
-      : execute(em, SQL.endAllOfUserExcept, [now, reason, userId, exceptId]);
+      ? execute(em, SQL.endAllOfUser, [now, reason, userId, now])
+      : execute(em, SQL.endAllOfUserExcept, [now, reason, userId, now, exceptId]);
   }
 
   /**
