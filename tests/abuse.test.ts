@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   errorCode,
@@ -18,11 +17,17 @@ const login = (server: TestServer, email: string, password: string, headers: Rec
   gql(server.url, LOGIN, { email, password }, { headers });
 const extensions = (r: GraphQLResponse) => r.body.errors?.[0]?.extensions;
 const WRONG = "definitely the wrong password";
+/**
+ * Lock and failure window of the throttling tests. The server's clock, not a
+ * sleep, passes it, so it need not be short; long, the runs of failures below
+ * never outlast it however slow the machine.
+ */
+const LOCKOUT = 60;
 
-describe("login throttling (LOGIN_MAX_FAILURES=3, LOGIN_LOCKOUT_SECONDS=2)", () => {
+describe(`login throttling (LOGIN_MAX_FAILURES=3, LOGIN_LOCKOUT_SECONDS=${LOCKOUT})`, () => {
   let server: TestServer;
   beforeAll(async () => {
-    server = await startServer({ LOGIN_MAX_FAILURES: "3", LOGIN_LOCKOUT_SECONDS: "2", TRUST_PROXY: "true" });
+    server = await startServer({ LOGIN_MAX_FAILURES: "3", LOGIN_LOCKOUT_SECONDS: `${LOCKOUT}`, TRUST_PROXY: "true" });
   });
   afterAll(() => server.close());
 
@@ -33,15 +38,20 @@ describe("login throttling (LOGIN_MAX_FAILURES=3, LOGIN_LOCKOUT_SECONDS=2)", () 
     expect(locked.status).toBe(200);
     expect(locked.body.data ?? null).toBeNull();
     expect(extensions(locked)).toMatchObject({ code: "RATE_LIMITED" });
-    expect(extensions(locked)?.retryAfter).toBeGreaterThanOrEqual(1);
-    expect(extensions(locked)?.retryAfter).toBeLessThanOrEqual(2);
+    expect(extensions(locked)?.retryAfter).toBeGreaterThanOrEqual(LOCKOUT - 1);
+    expect(extensions(locked)?.retryAfter).toBeLessThanOrEqual(LOCKOUT);
     expect(locked.text).not.toMatch(/accessToken"\s*:\s*"/);
 
     // Other emails from the same address are unaffected.
     const other = await register(server.url);
     expect(errorCode(await login(server, other.email, other.password))).toBeUndefined();
 
-    await sleep(2_100);
+    // Refused attempts do not extend the lock: still locked 2 s before its end, open at its end.
+    server.clock.advance(LOCKOUT - 2);
+    const almost = await login(server, user.email, user.password);
+    expect(errorCode(almost)).toBe("RATE_LIMITED");
+    expect(extensions(almost)?.retryAfter).toBeLessThanOrEqual(2);
+    server.clock.advance(2);
     expect(errorCode(await login(server, user.email, user.password))).toBeUndefined();
   });
 
@@ -91,7 +101,11 @@ describe("login throttling (LOGIN_MAX_FAILURES=3, LOGIN_LOCKOUT_SECONDS=2)", () 
   it("survives a restart: the state is in the database", async () => {
     const user = await register(server.url);
     for (let i = 0; i < 3; i++) await login(server, user.email, WRONG);
-    const again = await startServer({ LOGIN_MAX_FAILURES: "3", LOGIN_LOCKOUT_SECONDS: "2" }, server.databaseUrl);
+    const again = await startServer(
+      { LOGIN_MAX_FAILURES: "3", LOGIN_LOCKOUT_SECONDS: `${LOCKOUT}` },
+      server.databaseUrl,
+      server.clock,
+    );
     try {
       expect(errorCode(await login(again, user.email, user.password))).toBe("RATE_LIMITED");
     } finally {
@@ -104,6 +118,7 @@ describe("without TRUST_PROXY, X-Forwarded-For is ignored", () => {
   it("cannot be used to escape the login lock or the rate limit", async () => {
     const server = await startServer({ LOGIN_MAX_FAILURES: "2", AUTH_RATE_LIMIT_PER_MINUTE: "8" });
     try {
+      server.clock.alignTo(60); // all 10 requests in one rate window
       const user = await register(server.url);
       for (let i = 0; i < 2; i++) await login(server, user.email, WRONG, { "x-forwarded-for": `10.9.8.${i}` });
       expect(errorCode(await login(server, user.email, user.password, { "x-forwarded-for": "10.9.8.77" }))).toBe(
@@ -116,6 +131,11 @@ describe("without TRUST_PROXY, X-Forwarded-For is ignored", () => {
         );
       }
       expect(codes.at(-1)).toBe("RATE_LIMITED");
+      // The next window counts afresh.
+      server.clock.advance(60);
+      expect(
+        errorCode(await login(server, "spray.next@example.com", WRONG, { "x-forwarded-for": "172.16.0.99" })),
+      ).toBe("INVALID_CREDENTIALS");
     } finally {
       await server.close();
     }
@@ -126,6 +146,7 @@ describe("AUTH_RATE_LIMIT_PER_MINUTE=5", () => {
   it("limits register, login, refreshToken and changePassword together per address; `me` is not limited", async () => {
     const server = await startServer({ AUTH_RATE_LIMIT_PER_MINUTE: "5" });
     try {
+      server.clock.alignTo(60); // all of it in one rate window
       const user = await register(server.url); // 1
       await login(server, user.email, user.password); // 2
       await gql(server.url, REFRESH, { token: user.refreshToken }); // 3
@@ -143,6 +164,9 @@ describe("AUTH_RATE_LIMIT_PER_MINUTE=5", () => {
       );
       expect(errorCode(change)).toBe("RATE_LIMITED");
       for (let i = 0; i < 10; i++) expect((await me(server.url, user.accessToken)).body.data?.me.id).toBe(user.user.id);
+      // The next window counts afresh.
+      server.clock.advance(60);
+      expect(errorCode(await gql(server.url, REGISTER, newCredentials()))).toBeUndefined();
     } finally {
       await server.close();
     }
@@ -321,7 +345,7 @@ describe("auth event log", () => {
       await login(server, creds.email, "CANARY-PW wrong guess here");
       await login(server, creds.email, creds.password); // throttled now
       const rotated = await gql(server.url, REFRESH, { token: user.refreshToken });
-      await sleep(5);
+      server.clock.advance(1); // REFRESH_REUSE_GRACE is 30 s
       await gql(server.url, REFRESH, { token: user.refreshToken }); // within grace: allowed
       await gql(server.url, REFRESH, { token: rotated.body.data!.refreshToken.refreshToken });
       await gql(server.url, REFRESH, { token: user.refreshToken }); // a successor was used: reuse
