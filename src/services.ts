@@ -9,7 +9,9 @@ import { Roles } from "./auth/roles";
 import { Sessions } from "./auth/sessions";
 import { type Clock, systemClock } from "./clock";
 import type { Config } from "./config";
+import { RateLimitStore } from "./db/stores/rate-limit-store";
 import { SessionStore } from "./db/stores/session-store";
+import { UserStore } from "./db/stores/user-store";
 import { Notes } from "./notes/notes";
 
 /** The domain services, built once per process and shared by the API and the operator CLI. */
@@ -62,9 +64,9 @@ export async function createServices(
     accessTokens,
     sessions,
     accounts: new Accounts(hasher, sessions, loginThrottle, config.passwordMinLength, clock, events),
-    roles: new Roles(),
+    roles: new Roles(new UserStore()),
     notes: new Notes(),
     loginThrottle,
-    authRateLimiter: new RateLimiter(config.authRateLimitPerMinute, 60, clock),
+    authRateLimiter: new RateLimiter(new RateLimitStore(), config.authRateLimitPerMinute, 60, clock),
   };
 }

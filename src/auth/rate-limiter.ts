@@ -1,17 +1,17 @@
 import type { EntityManager } from "@mikro-orm/core";
 import type { Clock } from "../clock";
-import { queryRows } from "../db/sql";
+import type { RateLimitStore } from "../db/stores/rate-limit-store";
 import { rateLimited } from "../errors";
 
 /**
  * A fixed-window counter per key, kept in the database so that every instance
- * shares it and a restart does not reset it. One upsert per hit; the same SQL
- * runs on SQLite (≥ 3.35) and PostgreSQL.
+ * shares it and a restart does not reset it.
  */
 export class RateLimiter {
   private readonly windowMs: number;
 
   constructor(
+    private readonly store: RateLimitStore,
     private readonly limit: number,
     windowSeconds: number,
     private readonly clock: Clock,
@@ -23,24 +23,12 @@ export class RateLimiter {
   async hit(em: EntityManager, key: string): Promise<void> {
     const now = this.clock.now().getTime();
     const windowStart = Math.floor(now / this.windowMs) * this.windowMs;
-    const [row] = await queryRows(
-      em,
-      `insert into rate_limit_counters (key, window_start, hits) values (?, ?, 1)
-       on conflict (key) do update set
-         hits = case when rate_limit_counters.window_start = excluded.window_start then rate_limit_counters.hits + 1 else 1 end,
-         window_start = excluded.window_start
-       returning hits`,
-      [key, windowStart],
-    );
-    if (Number(row?.hits ?? 0) > this.limit) throw rateLimited((windowStart + this.windowMs - now) / 1000);
+    const hits = await this.store.hit(em, key, windowStart);
+    if (hits > this.limit) throw rateLimited((windowStart + this.windowMs - now) / 1000);
   }
 
   /** Deletes counters of windows that have ended (operator `prune`). */
-  async prune(em: EntityManager): Promise<number> {
-    const current = Math.floor(this.clock.now().getTime() / this.windowMs) * this.windowMs;
-    const result = await em
-      .getConnection()
-      .execute("delete from rate_limit_counters where window_start < ?", [current], "run");
-    return Number((result as { affectedRows?: number }).affectedRows ?? 0);
+  prune(em: EntityManager): Promise<number> {
+    return this.store.prune(em, Math.floor(this.clock.now().getTime() / this.windowMs) * this.windowMs);
   }
 }

@@ -2,6 +2,7 @@ import type { EntityManager } from "@mikro-orm/core";
 import { ROLES, type Role, User } from "../db/entities";
 import { isUuid } from "../db/ids";
 import { type Page, type PageRequest, paginate } from "../db/pagination";
+import type { UserStore } from "../db/stores/user-store";
 import { badUserInput, notFound } from "../errors";
 import { normalizeEmail } from "./emails";
 
@@ -16,6 +17,8 @@ export function normalizeRoles(roles: readonly Role[]): Role[] {
  * so a change applies to the user's next request without signing in again.
  */
 export class Roles {
+  constructor(private readonly users: UserStore) {}
+
   /** ADMIN only (checked by the caller's @Authorized): every user, oldest first. */
   listUsers(em: EntityManager, page: PageRequest): Promise<Page<User>> {
     return paginate(em, User, {}, "asc", page);
@@ -32,7 +35,7 @@ export class Roles {
         user.id === actorId &&
         !next.includes("ADMIN") &&
         user.roles.includes("ADMIN") &&
-        (await this.countAdmins(tx)) <= 1
+        (await this.users.countWithRole(tx, "ADMIN")) <= 1
       ) {
         throw badUserInput("roles", "You are the last ADMIN; grant ADMIN to someone else before removing your own");
       }
@@ -60,16 +63,5 @@ export class Roles {
     const user = await em.findOne(User, { email: normalizeEmail(email) });
     if (user === null) throw notFound(`User with email ${JSON.stringify(normalizeEmail(email))}`);
     return user;
-  }
-
-  private async countAdmins(em: EntityManager): Promise<number> {
-    // Roles are a small JSON array; the text match works the same on SQLite and PostgreSQL.
-    const [row] = await em.getConnection().execute<Array<{ n: number | string }>>(
-      "select count(*) as n from users where cast(roles as text) like ?",
-      ['%"ADMIN"%'],
-      "all",
-      em.getTransactionContext(), // inside the caller's transaction (SQLite has one connection)
-    );
-    return Number(row?.n ?? 0);
   }
 }
