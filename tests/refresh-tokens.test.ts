@@ -207,6 +207,16 @@ describe("§6.4 theft", () => {
     await expectSessionEnded(server, tokens);
   });
 
+  it("raises the alarm for an earlier token of an idle session too (idle stops only the current token)", async () => {
+    const user = await register(server.url);
+    const next = await rotate(server, user.refreshToken);
+    server.clock.advance(15 * 86_400); // past the 14-day idle lifetime, before the 30-day absolute end
+    expect(errorCode(await refresh(server.url, next.refreshToken))).toBe("INVALID_REFRESH_TOKEN");
+    expect((await sessionRow(server, sid(user.accessToken))).endedAt).toBeNull();
+    expect(errorCode(await refresh(server.url, user.refreshToken))).toBe("REFRESH_TOKEN_REUSED");
+    expect((await sessionRow(server, sid(user.accessToken))).end_reason).toBe("REFRESH_TOKEN_REUSED");
+  });
+
   it("answers a second theft attempt on the ended session with INVALID_REFRESH_TOKEN", async () => {
     const user = await register(server.url);
     const next = await rotate(server, user.refreshToken);

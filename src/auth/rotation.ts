@@ -85,15 +85,20 @@ export function decideRefresh(
   if (state.endedAt !== null) return invalid("ENDED");
   if (now.getTime() >= state.expiresAt.getTime()) return invalid("EXPIRED");
   if (presented.generation < state.retiredBelow) return { outcome: "retired" };
-  if (now.getTime() >= refreshTokenExpiry(state, policy).getTime()) return invalid("IDLE");
 
-  if (presented.generation === state.generation) return { outcome: "rotate", generation: state.generation + 1 };
+  // Idle expiry ends the current token's usefulness, not the session's
+  // memory: an earlier token still raises the theft alarm, for the session's
+  // whole life (§6.4).
+  const idle = now.getTime() >= refreshTokenExpiry(state, policy).getTime();
+  if (presented.generation === state.generation) {
+    return idle ? invalid("IDLE") : { outcome: "rotate", generation: state.generation + 1 };
+  }
   if (
     presented.generation === state.generation - 1 &&
     state.rotatedAt !== null &&
     now.getTime() - state.rotatedAt.getTime() < policy.reuseGrace * 1000
   ) {
-    return { outcome: "grace", generation: state.generation };
+    return idle ? invalid("IDLE") : { outcome: "grace", generation: state.generation };
   }
   return { outcome: "theft" };
 }

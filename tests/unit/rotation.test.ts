@@ -148,6 +148,13 @@ const rows: Array<
     151,
     { outcome: "theft" },
   ],
+  [
+    "an earlier token of an idle session is still theft (§6.4: the session's whole life)",
+    {},
+    { generation: 3 },
+    5_000,
+    { outcome: "theft" },
+  ],
   // Ended sessions
   [
     "any token of an ended session is refused",
@@ -230,12 +237,12 @@ describe("decideRefresh (BEHAVIOUR.md §6)", () => {
     fc.assert(
       fc.property(states, presented, now, (state, token, time) => {
         const decision = decideRefresh(state, token, time, policy);
+        // Idle or not: an idle session's earlier token is theft all the same.
         const usable =
           token.authentic &&
           token.generation < state.generation &&
           token.generation >= state.retiredBelow &&
-          isSessionActive(state, time) &&
-          time < refreshTokenExpiry(state, policy);
+          isSessionActive(state, time);
         const inGrace =
           token.generation === state.generation - 1 &&
           state.rotatedAt !== null &&
