@@ -52,8 +52,19 @@ export const unauthenticated = (reason: UnauthenticatedReason) =>
 
 export const forbidden = () => new AppError("FORBIDDEN", "You do not have the role this operation needs");
 
-export const invalidRefreshToken = () =>
-  new AppError("INVALID_REFRESH_TOKEN", "The refresh token is unknown, expired or its session has ended");
+/**
+ * `MISSING` when no token arrived at all (no argument and no cookie): a
+ * client then knows to look at its transport (a cookie the browser never
+ * stored: another site, SameSite) rather than at its token.
+ */
+export const invalidRefreshToken = (reason?: "MISSING") =>
+  reason === "MISSING"
+    ? new AppError(
+        "INVALID_REFRESH_TOKEN",
+        "No refresh token was sent: pass `refreshToken`, or send the refresh-token cookie (same site, HTTPS)",
+        { reason },
+      )
+    : new AppError("INVALID_REFRESH_TOKEN", "The refresh token is unknown, expired or its session has ended");
 
 export const refreshTokenReused = () =>
   new AppError(

@@ -111,7 +111,7 @@ describe("forged or unusable access tokens are UNAUTHENTICATED", () => {
     await expectRejected("not.a.jwt", "INVALID");
   });
 
-  it("another scheme than Bearer → INVALID, no header → MISSING", async () => {
+  it("another scheme than Bearer → INVALID, no header or an empty Bearer → MISSING", async () => {
     const basic = await gql(
       server.url,
       "{ me { id } }",
@@ -121,6 +121,11 @@ describe("forged or unusable access tokens are UNAUTHENTICATED", () => {
     expect(basic.body.errors?.[0]?.extensions).toEqual({ code: "UNAUTHENTICATED", reason: "INVALID" });
     const none = await gql(server.url, "{ me { id } }");
     expect(none.body.errors?.[0]?.extensions).toEqual({ code: "UNAUTHENTICATED", reason: "MISSING" });
+    // What `Bearer ${token}` sends before the client has a token: missing, not invalid.
+    for (const authorization of ["Bearer ", "Bearer", "bearer   "]) {
+      const empty = await gql(server.url, "{ me { id } }", {}, { headers: { authorization } });
+      expect(empty.body.errors?.[0]?.extensions).toEqual({ code: "UNAUTHENTICATED", reason: "MISSING" });
+    }
   });
 
   it("a well-signed token whose session does not exist → REVOKED", async () => {

@@ -399,6 +399,17 @@ describe("logout", () => {
     }
   });
 
+  it("says reason MISSING when no token arrived at all, and nothing for a token that did", async () => {
+    for (const operation of ["mutation { refreshToken { accessToken } }", "mutation { logout }"]) {
+      const none = await gql(server.url, operation);
+      expect(none.body.errors?.[0]?.extensions).toEqual({ code: "INVALID_REFRESH_TOKEN", reason: "MISSING" });
+    }
+    const empty = await refresh(server.url, "");
+    expect(empty.body.errors?.[0]?.extensions).toEqual({ code: "INVALID_REFRESH_TOKEN", reason: "MISSING" });
+    const garbage = await refresh(server.url, "garbage");
+    expect(garbage.body.errors?.[0]?.extensions).toEqual({ code: "INVALID_REFRESH_TOKEN" });
+  });
+
   it("a logged-out token cannot be rotated (the response is not a reuse alarm)", async () => {
     const user = await register(server.url);
     await gql(server.url, LOGOUT, { token: user.refreshToken });

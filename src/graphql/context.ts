@@ -25,6 +25,8 @@ export interface GraphQLContext {
 
 // RFC 6750 §2.1; the scheme is case-insensitive (RFC 9110 §11.1).
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
+/** `Bearer` with nothing after it: what `Bearer ${token}` sends when the client has no token yet. */
+const EMPTY_BEARER = /^\s*(Bearer\s*)?$/i;
 
 /**
  * Decodes the Bearer header and never throws: a stale or broken token must
@@ -40,7 +42,7 @@ export function createContext(
 ): GraphQLContext {
   const header = request.headers.authorization;
   let token: GraphQLContext["token"];
-  if (header === undefined || header === "") token = { ok: false, reason: "MISSING" };
+  if (header === undefined || EMPTY_BEARER.test(header)) token = { ok: false, reason: "MISSING" };
   else {
     const match = BEARER.exec(header);
     token = match?.[1] ? services.accessTokens.verify(match[1]) : { ok: false, reason: "INVALID" };

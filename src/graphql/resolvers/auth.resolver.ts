@@ -36,7 +36,7 @@ export class AuthResolver {
     @Ctx() { em, services, client, refreshTokens }: GraphQLContext,
   ): Promise<AuthPayload> {
     const presented = refreshTokens.presented(refreshToken);
-    if (!presented) throw invalidRefreshToken();
+    if (!presented) throw invalidRefreshToken("MISSING");
     try {
       return AuthPayload.deliver(await services.sessions.rotate(em, presented, client), refreshTokens);
     } catch (error) {
@@ -53,7 +53,7 @@ export class AuthResolver {
   ): Promise<boolean> {
     const presented = refreshTokens.presented(refreshToken);
     refreshTokens.clear();
-    if (!presented) throw invalidRefreshToken();
+    if (!presented) throw invalidRefreshToken("MISSING");
     await services.sessions.logout(em, presented, client);
     return true;
   }
