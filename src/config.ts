@@ -76,6 +76,8 @@ const OWASP_ARGON2_MIN = { memoryCost: 19456, timeCost: 2 };
 /** RFC 7518 §3.2: an HS256 key must be at least as long as the hash output. */
 const MIN_SECRET_BYTES = 32;
 const DEV_SECRET_FILE = "./data/jwt-secret";
+/** Apollo's hosted Sandbox (and Explorer). */
+export const APOLLO_STUDIO_ORIGIN = "https://studio.apollographql.com";
 const DEV_SECRET_KEYS_FILE = "./data/secret-keys";
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
@@ -120,7 +122,7 @@ const envSchema = z.object({
     .pipe(
       z.array(z.url({ protocol: /^https?$/, error: "must be comma-separated origins like https://app.example.com" })),
     )
-    .default([]),
+    .optional(),
   HASH_MAX_CONCURRENT: int(1, 256).optional(),
   HASH_MAX_QUEUED: int(0, 100_000).default(100),
   UV_THREADPOOL_SIZE: int(1, 1024).default(4),
@@ -213,7 +215,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
       },
       loginThrottle: { maxFailures: e.LOGIN_MAX_FAILURES, windowSeconds: e.LOGIN_LOCKOUT_SECONDS },
       authRateLimitPerMinute: e.AUTH_RATE_LIMIT_PER_MINUTE,
-      corsOrigins: e.CORS_ORIGINS.map((origin) => new URL(origin).origin),
+      // Outside production with no list, Apollo's hosted Sandbox may call a
+      // development server with no set-up (BEHAVIOUR.md §10); production gets none.
+      corsOrigins: (e.CORS_ORIGINS ?? (production ? [] : [APOLLO_STUDIO_ORIGIN])).map((o) => new URL(o).origin),
       introspection: e.GRAPHQL_INTROSPECTION ?? !production,
       trustProxy: e.TRUST_PROXY,
       logLevel: e.LOG_LEVEL,

@@ -31,7 +31,11 @@ export async function startApollo(app: FastifyInstance, config: Config): Promise
       // Sandbox for developers; in production no page at all (GraphQL CS: no GraphiQL/Explorer).
       config.production
         ? ApolloServerPluginLandingPageDisabled()
-        : ApolloServerPluginLandingPageLocalDefault({ embed: true }),
+        : // With the cookie transport, Sandbox sends cookies, so refreshToken works from it.
+          ApolloServerPluginLandingPageLocalDefault({
+            embed: true,
+            includeCookies: config.refreshTokenTransport !== "body",
+          }),
     ],
   });
   await apollo.start();

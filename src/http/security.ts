@@ -8,7 +8,8 @@ import type { FastifyInstance } from "fastify";
  *   Outside production the CSP stays off, because the Sandbox page loads from
  *   Apollo's CDN. In production nothing here serves HTML, so `default-src 'none'`.
  * - CORS: only the origins listed in CORS_ORIGINS, never reflected blindly and
- *   never `*` (ASVS 3.4.2). With no list, browsers get no cross-origin access.
+ *   never `*` (ASVS 3.4.2), with any request header. With no list, only
+ *   Apollo's hosted Sandbox outside production (config.ts), none in production.
  */
 export async function registerHttpSecurity(
   app: FastifyInstance,
@@ -27,7 +28,10 @@ export async function registerHttpSecurity(
     origin: true, // echo the origin: it is one of ours
     credentials: true,
     methods: ["GET", "POST", "OPTIONS"],
-    allowedHeaders: ["content-type", "authorization", "apollo-require-preflight", "x-apollo-operation-name"],
+    // No `allowedHeaders`: the preflight's Access-Control-Request-Headers are
+    // allowed as asked. Clients add headers of their own (Apollo Client's
+    // `apollographql-client-name`, tracing, request ids), and an allowed origin
+    // is trusted with credentials already; a fixed list only broke them.
     maxAge: 600,
   };
   // Decided per request, so an origin not on the list gets no CORS header at all
