@@ -1,7 +1,14 @@
 import { randomUUID } from "node:crypto";
 import { Entity, Index, ManyToOne, OptionalProps, PrimaryKey, Property, t } from "@mikro-orm/core";
-import type { SessionEndReason } from "../stores/session-store";
 import { User } from "./User";
+
+export type SessionEndReason =
+  | "LOGOUT"
+  | "LOGOUT_ALL"
+  | "REVOKED"
+  | "PASSWORD_CHANGED"
+  | "OPERATOR"
+  | "REFRESH_TOKEN_REUSED";
 
 /**
  * One signed-in device. Its refresh state is a few columns, not a row per

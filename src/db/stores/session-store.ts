@@ -1,6 +1,9 @@
 import type { EntityManager } from "@mikro-orm/core";
 import type { RefreshState } from "../../auth/rotation";
-import type { Role } from "../entities";
+import type { Role, SessionEndReason } from "../entities";
+
+export type { SessionEndReason };
+
 import { dateOf, execute, queryRows, type Row } from "../sql";
 
 /**
@@ -20,13 +23,6 @@ import { dateOf, execute, queryRows, type Row } from "../sql";
  * than one; the user's row comes after. Rotation locks one session row and
  * nothing else, so no two transactions can wait for each other in a cycle.
  */
-export type SessionEndReason =
-  | "LOGOUT"
-  | "LOGOUT_ALL"
-  | "REVOKED"
-  | "PASSWORD_CHANGED"
-  | "OPERATOR"
-  | "REFRESH_TOKEN_REUSED";
 
 export interface SessionRecord {
   id: string;
