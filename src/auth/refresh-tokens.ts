@@ -80,6 +80,8 @@ export class RefreshTokenProofs {
    * path re-makes a token with the key that first made it); the current key
    * otherwise. Null when that key is no longer configured.
    */
+  mint(session: { id: string; secret: string }, generation: number): string;
+  mint(session: { id: string; secret: string }, generation: number, keyId: Buffer | undefined): string | null;
   mint(session: { id: string; secret: string }, generation: number, keyId?: Buffer): string | null {
     const key = keyId === undefined ? this.keys.current("refresh-token") : this.keys.byId("refresh-token", keyId);
     if (key === undefined) return null;

@@ -87,7 +87,7 @@ export class Sessions {
       userAgent: client.userAgent?.slice(0, MAX_USER_AGENT_LENGTH) ?? null,
       ip: client.ip,
     });
-    const refreshToken = this.proofs.mint(session, 0) as string;
+    const refreshToken = this.proofs.mint(session, 0);
     return this.tokensFor(
       user,
       session.id,
@@ -205,7 +205,7 @@ export class Sessions {
       lastUsedAt: now,
       keyId,
     });
-    const refreshToken = this.proofs.mint({ id: sessionId, secret: found.refresh.secret }, generation) as string;
+    const refreshToken = this.proofs.mint({ id: sessionId, secret: found.refresh.secret }, generation);
     const expiresAt = refreshTokenExpiry({ lastUsedAt: now, expiresAt: found.session.expiresAt }, this.policy);
     return this.tokensFor(found.user, sessionId, refreshToken, expiresAt);
   }
