@@ -19,6 +19,15 @@ const PAST_EXPIRY = ACCESS_TOKEN_TTL + 5 + 1;
 /** What the page's Apollo Client sends on every request (src/main.ts, src/auth-client.ts). */
 const CLIENT_HEADERS = ["apollographql-client-name", "apollographql-client-version", "x-request-id"];
 
+it("the README shows the tested Apollo Client set-up verbatim", () => {
+  const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+  const client = readFileSync(join(WEB, "src", "auth-client.ts"), "utf8");
+  expect(
+    readme.includes(`\`\`\`ts\n${client}\`\`\``),
+    "README, Clients: copy examples/web/src/auth-client.ts in full",
+  ).toBe(true);
+});
+
 /** The built example page, served as a static site on its own origin. */
 function serveStatic(root: string): Promise<Server> {
   const server = createServer((req, res) => {
