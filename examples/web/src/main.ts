@@ -77,6 +77,7 @@ async function signIn(mutation: typeof LOGIN, form: HTMLFormElement) {
     });
     const payload = data?.signIn;
     if (!payload) return;
+    form.reset(); // the password leaves the page
     fail("");
     auth.signedIn(payload.accessToken);
     show(true, payload.user.email);
