@@ -1,16 +1,32 @@
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
-import { createServer, type Server } from "node:http";
+import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
+import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import { extname, join, normalize } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
-import { type Browser, chromium, type Page } from "playwright-core";
+import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startServer, type TestServer } from "./helpers/server";
 
 const CHROMIUM = "/usr/bin/chromium";
-const WEB = join(__dirname, "..", "examples", "web");
+const ROOT = join(__dirname, "..");
+const WEB = join(ROOT, "examples", "web");
 const ARTIFACTS = join(__dirname, "artifacts");
 const TYPES: Record<string, string> = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css" };
+const PASSWORD = "plum vessel thunder kite orbit";
+/** Short, but long enough that no token expires by itself while the test runs: the clock moves instead. */
+const ACCESS_TOKEN_TTL = 60;
+/** Past the TTL and the 5 s of clock skew the server tolerates. */
+const PAST_EXPIRY = ACCESS_TOKEN_TTL + 5 + 1;
+/** What the page's Apollo Client sends on every request (src/main.ts, src/auth-client.ts). */
+const CLIENT_HEADERS = ["apollographql-client-name", "apollographql-client-version", "x-request-id"];
+
+it("the README shows the tested Apollo Client set-up verbatim", () => {
+  const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+  const client = readFileSync(join(WEB, "src", "auth-client.ts"), "utf8");
+  expect(
+    readme.includes(`\`\`\`ts\n${client}\`\`\``),
+    "README, Clients: copy examples/web/src/auth-client.ts in full",
+  ).toBe(true);
+});
 
 /** The built example page, served as a static site on its own origin. */
 function serveStatic(root: string): Promise<Server> {
@@ -25,25 +41,59 @@ function serveStatic(root: string): Promise<Server> {
 
 const port = (server: Server) => (server.address() as { port: number }).port;
 
+/** npm ci when node_modules is missing or older than the lock file (another branch's dependencies). */
+function installWebExample(): void {
+  const installed = join(WEB, "node_modules", ".package-lock.json");
+  if (existsSync(installed) && statSync(installed).mtimeMs >= statSync(join(WEB, "package-lock.json")).mtimeMs) return;
+  execFileSync("npm", ["ci", "--no-audit", "--no-fund"], { cwd: WEB, stdio: "inherit" });
+}
+
+interface Received {
+  method: string;
+  origin: string | undefined;
+  headers: IncomingHttpHeaders;
+  status: number;
+  allowHeaders: string;
+}
+
 // CI installs Debian's chromium; a developer without it gets a skip, CI a failure.
 const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium && process.env.CI) throw new Error(`${CHROMIUM} is missing: .ci/run installs it with apt`);
 
-describe.skipIf(!haveChromium)("the example web client in Chromium (cookie transport)", () => {
+describe.skipIf(!haveChromium)("the example web client (Apollo Client) in Chromium, cookie transport", () => {
   let api: TestServer;
   let site: Server;
   let browser: Browser;
-  let pageUrl: string;
+  let origin: string;
+  let crossSiteOrigin: string;
+  /** Every request the API answered, as its own HTTP server saw it. */
+  const received: Received[] = [];
 
   beforeAll(async () => {
-    if (!existsSync(join(WEB, "node_modules")))
-      execFileSync("npm", ["ci", "--no-audit", "--no-fund"], { cwd: WEB, stdio: "inherit" });
+    installWebExample();
     execFileSync("npm", ["run", "build"], { cwd: WEB, stdio: "inherit" });
     site = await serveStatic(join(WEB, "dist"));
-    const origin = `http://127.0.0.1:${port(site)}`;
     // Page and API on 127.0.0.1, different ports: same site, so the SameSite=Strict cookie travels.
-    api = await startServer({ REFRESH_TOKEN_TRANSPORT: "cookie", CORS_ORIGINS: origin, ACCESS_TOKEN_TTL: "1" });
-    pageUrl = `${origin}/?api=${encodeURIComponent(`${api.url}/graphql`)}`;
+    origin = `http://127.0.0.1:${port(site)}`;
+    // The same page on localhost: another site than the API on 127.0.0.1.
+    crossSiteOrigin = `http://localhost:${port(site)}`;
+    api = await startServer({
+      REFRESH_TOKEN_TRANSPORT: "cookie",
+      CORS_ORIGINS: `${origin},${crossSiteOrigin}`,
+      ACCESS_TOKEN_TTL: String(ACCESS_TOKEN_TTL),
+    });
+    // A second listener on the server's own `request` event: what arrived and how it was answered.
+    api.app.server.on("request", (req, res) => {
+      res.on("finish", () =>
+        received.push({
+          method: req.method ?? "",
+          origin: req.headers.origin,
+          headers: req.headers,
+          status: res.statusCode,
+          allowHeaders: String(res.getHeader("access-control-allow-headers") ?? ""),
+        }),
+      );
+    });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: [
@@ -64,30 +114,42 @@ describe.skipIf(!haveChromium)("the example web client in Chromium (cookie trans
     site?.close();
   });
 
-  const open = async (page: Page) => {
-    await page.goto(pageUrl);
+  const pageUrl = (from: string) => `${from}/?api=${encodeURIComponent(`${api.url}/graphql`)}`;
+  const open = async (page: Page, from = origin) => {
+    await page.goto(pageUrl(from));
     await page.waitForSelector("body[data-ready=true]");
   };
   const auth = (page: Page) => ({
     me: () => page.evaluate(() => (globalThis as any).__auth.me() as Promise<string | null>),
+    loadSessions: () => page.evaluate(() => (globalThis as any).__auth.loadSessions() as Promise<void>),
     refresh: () => page.evaluate(() => (globalThis as any).__auth.refresh() as Promise<boolean>),
     refreshes: () => page.evaluate(() => (globalThis as any).__auth.refreshes() as number),
   });
+  const refreshCookie = async (context: BrowserContext) =>
+    (await context.cookies(`${api.url}/graphql`)).find((c) => c.name === "__Secure-refresh_token");
+  /** Requests to the API that the browser gave up on (a CORS refusal shows up here as net::ERR_FAILED). */
+  const watchFailures = (context: BrowserContext) => {
+    const failures: string[] = [];
+    context.on("requestfailed", (r) => {
+      if (r.url().startsWith(api.url)) failures.push(`${r.method()} ${r.url()}: ${r.failure()?.errorText}`);
+    });
+    return failures;
+  };
 
   it("registers, refreshes silently, keeps two tabs signed in, lists sessions and signs out", async () => {
     const context = await browser.newContext();
+    const failures = watchFailures(context);
     const tab = await context.newPage();
     await open(tab);
     expect(await tab.isVisible("#register-form")).toBe(true);
 
     const email = `browser.${Date.now()}@example.com`;
     await tab.fill("#register-email", email);
-    await tab.fill("#register-password", "plum vessel thunder kite orbit");
+    await tab.fill("#register-password", PASSWORD);
     await tab.click("#register-submit");
     await tab.waitForSelector(`#me-email:has-text("${email}")`);
     // The refresh token is an HttpOnly cookie: in the jar, invisible to scripts.
-    const cookies = await context.cookies(`${api.url}/graphql`);
-    expect(cookies.find((c) => c.name === "__Secure-refresh_token")).toMatchObject({
+    expect(await refreshCookie(context)).toMatchObject({
       httpOnly: true,
       secure: true,
       sameSite: "Strict",
@@ -97,10 +159,18 @@ describe.skipIf(!haveChromium)("the example web client in Chromium (cookie trans
     mkdirSync(ARTIFACTS, { recursive: true });
     await tab.screenshot({ path: join(ARTIFACTS, "web-signed-in.png"), fullPage: true });
 
-    // Past the access token's TTL (1 s) and the 5 s skew: `me` refreshes through the cookie and retries.
-    await sleep(6_500);
-    const before = await auth(tab).refreshes();
+    // The server's clock passes the access token's expiry: `me` gets EXPIRED, refreshes through the cookie, retries.
+    api.clock.advance(PAST_EXPIRY);
+    let before = await auth(tab).refreshes();
     expect(await auth(tab).me()).toBe(email);
+    expect(await auth(tab).refreshes()).toBe(before + 1);
+
+    // Two operations expire at once: they share one refresh and both succeed.
+    api.clock.advance(PAST_EXPIRY);
+    before = await auth(tab).refreshes();
+    const [who] = await Promise.all([auth(tab).me(), auth(tab).loadSessions()]);
+    expect(who).toBe(email);
+    expect(await tab.locator("#sessions li.session.current").count()).toBe(1);
     expect(await auth(tab).refreshes()).toBe(before + 1);
 
     // A second tab restores the session from the cookie alone.
@@ -121,7 +191,7 @@ describe.skipIf(!haveChromium)("the example web client in Chromium (cookie trans
     const other = await device.newPage();
     await open(other);
     await other.fill("#login-email", email);
-    await other.fill("#login-password", "plum vessel thunder kite orbit");
+    await other.fill("#login-password", PASSWORD);
     await other.click("#login-submit");
     await other.waitForSelector(`#me-email:has-text("${email}")`);
 
@@ -132,19 +202,77 @@ describe.skipIf(!haveChromium)("the example web client in Chromium (cookie trans
     await tab.screenshot({ path: join(ARTIFACTS, "web-sessions.png"), fullPage: true });
     await tab.click("#sessions li.session:not(.current) button.revoke");
     await tab.waitForFunction(() => (globalThis as any).document.querySelectorAll("#sessions li.session").length === 1);
+    // The revoked device's next operation is refused, its refresh too: signed out, and told so.
     expect(await auth(other).me()).toBeNull();
     expect(await other.isVisible("#login-form")).toBe(true);
+    expect(await other.textContent("#error")).toContain("session has ended");
     await device.close();
 
     await tab.click("#logout");
     await tab.waitForSelector("#register-form", { state: "visible" });
     expect(await auth(tab).me()).toBeNull();
-    expect(
-      (await context.cookies(`${api.url}/graphql`)).find((c) => c.name === "__Secure-refresh_token"),
-    ).toBeUndefined();
+    expect(await refreshCookie(context)).toBeUndefined();
     // The other tab's next refresh finds the session over and signs out too.
     expect(await auth(second).refresh()).toBe(false);
     expect(await second.isVisible("#register-form")).toBe(true);
     await context.close();
+
+    // clientAwareness and the custom header crossed CORS on every request, and nothing was refused.
+    expect(failures).toEqual([]);
+    const fromPage = received.filter((r) => r.origin === origin);
+    const posts = fromPage.filter((r) => r.method === "POST");
+    expect(posts.length).toBeGreaterThan(15);
+    for (const r of posts) {
+      expect(r.status).toBe(200);
+      expect(r.headers["apollographql-client-name"]).toBe("auth-server-web-example");
+      expect(r.headers["apollographql-client-version"]).toBe("1.0.0");
+      expect(r.headers["x-request-id"]).toMatch(
+        /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+      );
+    }
+    expect(new Set(posts.map((r) => r.headers["x-request-id"])).size).toBe(posts.length);
+    expect(posts.some((r) => r.headers.authorization?.startsWith("Bearer "))).toBe(true);
+    // Chromium asked first (a preflight per new set of headers, cached after): every header it asked for was allowed.
+    const preflights = fromPage.filter((r) => r.method === "OPTIONS");
+    const askedFor = (r: Received) =>
+      String(r.headers["access-control-request-headers"])
+        .split(",")
+        .map((h) => h.trim());
+    expect(preflights.flatMap(askedFor)).toEqual(
+      expect.arrayContaining([...CLIENT_HEADERS, "authorization", "content-type"]),
+    );
+    for (const r of preflights) {
+      expect(r.status).toBe(204);
+      const allowed = r.allowHeaders.split(",").map((h) => h.trim());
+      expect(allowed).toEqual(expect.arrayContaining(askedFor(r)));
+    }
   }, 60_000);
+
+  it("signs out with a hint when page and API are different sites (localhost vs 127.0.0.1): the cookie never comes back", async () => {
+    const context = await browser.newContext();
+    const failures = watchFailures(context);
+    const tab = await context.newPage();
+    await open(tab, crossSiteOrigin);
+
+    // Register works (the access token comes in the body), but the SameSite=Strict cookie is not stored.
+    const email = `cross.site.${Date.now()}@example.com`;
+    await tab.fill("#register-email", email);
+    await tab.fill("#register-password", PASSWORD);
+    await tab.click("#register-submit");
+    await tab.waitForSelector(`#me-email:has-text("${email}")`);
+    expect(await refreshCookie(context)).toBeUndefined();
+
+    // So the first refresh finds no token at all: INVALID_REFRESH_TOKEN, reason MISSING, and the page says why.
+    const [response, refreshed] = await Promise.all([
+      tab.waitForResponse((r) => r.request().method() === "POST" && !!r.request().postData()?.includes("refreshToken")),
+      auth(tab).refresh(),
+    ]);
+    expect(refreshed).toBe(false);
+    expect((await response.json()).errors[0].extensions).toEqual({ code: "INVALID_REFRESH_TOKEN", reason: "MISSING" });
+    expect(await tab.isVisible("#register-form")).toBe(true);
+    expect(await tab.textContent("#error")).toContain("same site");
+    await tab.screenshot({ path: join(ARTIFACTS, "web-cross-site.png"), fullPage: true });
+    expect(failures).toEqual([]);
+    await context.close();
+  });
 });

@@ -1,18 +1,24 @@
-import { gql } from "@urql/core";
+import { CombinedGraphQLErrors, gql, type TypedDocumentNode } from "@apollo/client";
 import { createAuthClient } from "./auth-client";
 
-const REGISTER = gql`
+type SignIn = { accessToken: string; user: { email: string } };
+type Session = { id: string; current: boolean; userAgent: string | null; lastUsedAt: string };
+
+// Both alias their field to `signIn`, so one function handles either.
+const REGISTER: TypedDocumentNode<{ signIn: SignIn }> = gql`
   mutation Register($email: String!, $password: String!) {
-    register(input: { email: $email, password: $password }) { accessToken user { email } }
+    signIn: register(input: { email: $email, password: $password }) { accessToken user { email } }
   }
 `;
-const LOGIN = gql`
+const LOGIN: TypedDocumentNode<{ signIn: SignIn }> = gql`
   mutation Login($email: String!, $password: String!) {
-    login(input: { email: $email, password: $password }) { accessToken user { email } }
+    signIn: login(input: { email: $email, password: $password }) { accessToken user { email } }
   }
 `;
-const ME = gql`query Me { me { id email roles } }`;
-const SESSIONS = gql`query Sessions { sessions { id current userAgent lastUsedAt } }`;
+const ME: TypedDocumentNode<{ me: { id: string; email: string } }> = gql`query Me { me { id email roles } }`;
+const SESSIONS: TypedDocumentNode<{ sessions: Session[] }> = gql`
+  query Sessions { sessions { id current userAgent lastUsedAt } }
+`;
 const REVOKE = gql`mutation Revoke($id: ID!) { revokeSession(id: $id) }`;
 const LOGOUT = gql`mutation Logout { logout }`;
 
@@ -28,31 +34,61 @@ function show(signedIn: boolean, email = "") {
 function fail(message: string) {
   $("error").textContent = message;
 }
+const messageOf = (error: unknown) =>
+  CombinedGraphQLErrors.is(error) ? (error.errors[0]?.message ?? "Error") : "Cannot reach the server";
 
-const auth = createAuthClient(api, () => show(false));
+const auth = createAuthClient({
+  uri: api,
+  name: "auth-server-web-example",
+  version: "1.0.0",
+  onSignedOut({ reason }) {
+    show(false);
+    // The usual cause in development: the page on localhost, the API on 127.0.0.1 (or the other way
+    // round) are two sites, so the browser never stored the SameSite=Strict refresh cookie.
+    fail(
+      reason === "MISSING"
+        ? "Signed out: the refresh cookie never came back. Serve the page and the API from the same site."
+        : "Your session has ended. Please sign in again.",
+    );
+  },
+});
 const { client } = auth;
 
 /** Who is signed in, or null; refreshes silently through the cookie when needed. */
 async function me(): Promise<string | null> {
-  const result = await client.query(ME, {}).toPromise();
-  const email = (result.data?.me?.email as string | undefined) ?? null;
-  show(email !== null, email ?? "");
-  return email;
+  try {
+    const { data } = await client.query({ query: ME, fetchPolicy: "network-only" });
+    const email = data?.me.email ?? null;
+    show(email !== null, email ?? "");
+    return email;
+  } catch {
+    show(false);
+    return null;
+  }
 }
 
 async function signIn(mutation: typeof LOGIN, form: HTMLFormElement) {
-  const data = new FormData(form);
-  const result = await client.mutation(mutation, { email: data.get("email"), password: data.get("password") }).toPromise();
-  const payload = result.data?.register ?? result.data?.login;
-  if (!payload) return fail(result.error?.graphQLErrors[0]?.message ?? "Could not sign in");
-  fail("");
-  auth.signedIn(payload.accessToken);
-  show(true, payload.user.email);
+  const input = new FormData(form);
+  try {
+    const { data } = await client.mutate({
+      mutation,
+      variables: { email: input.get("email"), password: input.get("password") },
+      fetchPolicy: "no-cache", // keep the access token out of the cache
+    });
+    const payload = data?.signIn;
+    if (!payload) return;
+    form.reset(); // the password leaves the page
+    fail("");
+    auth.signedIn(payload.accessToken);
+    show(true, payload.user.email);
+  } catch (error) {
+    fail(messageOf(error));
+  }
 }
 
 async function loadSessions() {
-  const result = await client.query(SESSIONS, {}).toPromise();
-  const items = (result.data?.sessions ?? []).map((s: { id: string; current: boolean; userAgent: string | null; lastUsedAt: string }) => {
+  const { data } = await client.query({ query: SESSIONS, fetchPolicy: "network-only" });
+  const items = (data?.sessions ?? []).map((s) => {
     const li = document.createElement("li");
     li.className = s.current ? "session current" : "session";
     li.textContent = `${s.current ? "this device" : (s.userAgent ?? "unknown").slice(0, 40)} — last used ${new Date(s.lastUsedAt).toLocaleString()}`;
@@ -61,7 +97,7 @@ async function loadSessions() {
       button.className = "revoke";
       button.textContent = "Revoke";
       button.onclick = async () => {
-        await client.mutation(REVOKE, { id: s.id }).toPromise();
+        await client.mutate({ mutation: REVOKE, variables: { id: s.id } });
         await loadSessions();
       };
       li.append(" ", button);
@@ -81,8 +117,9 @@ $<HTMLFormElement>("login-form").onsubmit = (e) => {
 };
 $("load-sessions").onclick = () => void loadSessions();
 $("logout").onclick = async () => {
-  await client.mutation(LOGOUT, {}).toPromise();
-  auth.signOut();
+  await client.mutate({ mutation: LOGOUT });
+  await auth.signOut();
+  show(false);
 };
 
 // For tests and the curious: drive the page from the console.
