@@ -83,8 +83,10 @@ describe("HTTP transport", () => {
   });
 });
 
-describe("when the database stops answering", () => {
-  it("reports 503 on /readyz and masks errors as INTERNAL_SERVER_ERROR without internals", async () => {
+const INTERNALS = /stack|MikroORM|SQLITE|knex|select |ECONNREFUSED|\.ts:|\/src\//i;
+
+describe("when the database cannot be reached", () => {
+  it("answers SERVICE_UNAVAILABLE with HTTP 503 and Retry-After, /readyz 503, /healthz 200, and no internals", async () => {
     const broken = await startServer();
     try {
       const user = await register(broken.url);
@@ -96,13 +98,37 @@ describe("when the database stops answering", () => {
         await gql(broken.url, LOGIN, { email: user.email, password: user.password }),
         await gql(broken.url, REFRESH, { token: user.refreshToken }),
       ]) {
-        expect(r.status).toBe(200);
-        expect(errorCode(r)).toBe("INTERNAL_SERVER_ERROR");
-        expect(r.body.errors?.[0]?.message).toBe("Internal server error");
-        expect(r.text).not.toMatch(/stack|MikroORM|SQLITE|knex|select |\.ts:|\/src\//i);
+        expect(r.status).toBe(503);
+        expect(Number(r.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+        expect(errorCode(r)).toBe("SERVICE_UNAVAILABLE");
+        expect(r.body.errors?.[0]?.extensions?.retryAfter).toBeGreaterThanOrEqual(1);
+        expect(r.text).not.toMatch(INTERNALS);
       }
+      // Part of the operation ran (a field that needs no database): a GraphQL result, HTTP 200.
+      const partial = await gql(broken.url, "query { __typename me { id } }", {}, { token: user.accessToken });
+      expect(partial.status).toBe(200);
+      expect(partial.headers.get("retry-after")).toBeNull();
+      expect(partial.body.data).toBeNull();
+      expect(errorCode(partial)).toBe("SERVICE_UNAVAILABLE");
     } finally {
       await broken.close().catch(() => undefined);
+    }
+  });
+
+  it("still masks an unexpected database error as INTERNAL_SERVER_ERROR, HTTP 200, without internals", async () => {
+    const broken = await startServer();
+    try {
+      const user = await register(broken.url);
+      // A schema the code does not expect: a bug, not an outage.
+      await broken.sql("drop table notes");
+      const r = await gql(broken.url, "query { notes { edges { cursor } } }", {}, { token: user.accessToken });
+      expect(r.status).toBe(200);
+      expect(errorCode(r)).toBe("INTERNAL_SERVER_ERROR");
+      expect(r.body.errors?.[0]?.message).toBe("Internal server error");
+      expect(r.text).not.toMatch(INTERNALS);
+      expect((await fetch(`${broken.url}/readyz`)).status).toBe(200);
+    } finally {
+      await broken.close();
     }
   });
 });

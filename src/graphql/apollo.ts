@@ -11,6 +11,7 @@ import type { GraphQLContext } from "./context";
 import { createFormatError } from "./format-error";
 import { LIMITS, validationRules } from "./limits";
 import { buildGraphQLSchema } from "./schema";
+import { unavailableStatusPlugin } from "./unavailable-status";
 
 /** Apollo Server for the schema, with the limits, error masking and production rules; started. */
 export async function startApollo(app: FastifyInstance, config: Config): Promise<ApolloServer<GraphQLContext>> {
@@ -28,6 +29,8 @@ export async function startApollo(app: FastifyInstance, config: Config): Promise
       fastifyApolloDrainPlugin(app),
       // Responses carry tokens and per-user data: never cacheable (the route sets no-store).
       ApolloServerPluginCacheControlDisabled(),
+      // Database down for the whole operation: 503 + Retry-After, not 200.
+      unavailableStatusPlugin(),
       // Sandbox for developers; in production no page at all (GraphQL CS: no GraphiQL/Explorer).
       config.production
         ? ApolloServerPluginLandingPageDisabled()
