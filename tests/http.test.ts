@@ -1,3 +1,5 @@
+import { once } from "node:events";
+import { connect, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { errorCode, gql, LOGIN, LOGOUT, ME, newCredentials, REFRESH, REGISTER, register } from "./helpers/graphql";
 import { startServer, type TestServer } from "./helpers/server";
@@ -130,5 +132,101 @@ describe("when the database cannot be reached", () => {
     } finally {
       await broken.close();
     }
+  });
+});
+
+const rawSockets = new Set<Socket>();
+
+/** A raw TCP client: what it received and when the server closed it (ms after it connected). */
+async function rawClient(url: string) {
+  const { hostname, port } = new URL(url);
+  const socket = connect(Number(port), hostname);
+  rawSockets.add(socket);
+  await once(socket, "connect");
+  const opened = performance.now();
+  let received = "";
+  socket.on("data", (chunk) => {
+    received += chunk;
+  });
+  socket.on("error", () => undefined);
+  const closed = once(socket, "close").then(() => performance.now() - opened);
+  return { socket, closed, received: () => received };
+}
+
+describe("HTTP timeouts (BEHAVIOUR.md §10)", () => {
+  const REQUEST_MS = 600;
+  const KEEP_ALIVE_MS = 400;
+  /** Node checks its timers periodically (≤ 1/4 of the timeout here); generous for a loaded CI machine. */
+  const SLACK_MS = 1_500;
+  let timed: TestServer;
+  beforeAll(async () => {
+    timed = await startServer({}, undefined, undefined, {
+      httpTimeouts: { requestMs: REQUEST_MS, keepAliveMs: KEEP_ALIVE_MS },
+    });
+  });
+  afterAll(async () => {
+    // Whatever a failed test left open must not hold the server's close.
+    for (const socket of rawSockets) socket.destroy();
+    await timed.close();
+  });
+
+  const body = JSON.stringify({ query: ME });
+  const postHead = (length: number) =>
+    `POST /graphql HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${length}\r\n\r\n`;
+
+  it("closes slow POSTs (headers, then the body stalls) with 408 within the timeout, 50 at once", async () => {
+    const clients = await Promise.all(Array.from({ length: 50 }, () => rawClient(timed.url)));
+    for (const c of clients) c.socket.write(postHead(body.length) + body.slice(0, 10));
+    for (const c of clients) {
+      const ms = await c.closed;
+      expect(ms).toBeGreaterThanOrEqual(REQUEST_MS * 0.9);
+      expect(ms).toBeLessThan(REQUEST_MS + SLACK_MS);
+      expect(c.received()).toMatch(/^HTTP\/1\.1 408 /);
+    }
+    // The server still serves everyone else.
+    expect((await fetch(`${timed.url}/healthz`)).status).toBe(200);
+  });
+
+  it("closes a body that keeps trickling in but is not complete within the timeout", async () => {
+    const c = await rawClient(timed.url);
+    c.socket.write(postHead(body.length));
+    let sent = 0;
+    const trickle = setInterval(() => {
+      if (sent < body.length && !c.socket.destroyed) c.socket.write(body[sent++]!);
+    }, 50);
+    try {
+      expect(await c.closed).toBeLessThan(REQUEST_MS + SLACK_MS);
+      expect(sent).toBeLessThan(body.length);
+      expect(c.received()).toMatch(/^HTTP\/1\.1 408 /);
+    } finally {
+      clearInterval(trickle);
+    }
+  });
+
+  it("closes connections whose headers never finish (slow-loris) or never start", async () => {
+    const slowHeaders = await rawClient(timed.url);
+    slowHeaders.socket.write("GET /healthz HTTP/1.1\r\nHost: localhost\r\n");
+    const silent = await rawClient(timed.url);
+    for (const c of [slowHeaders, silent]) {
+      expect(await c.closed).toBeLessThan(REQUEST_MS + SLACK_MS);
+      expect(c.received()).not.toMatch(/ 200 /);
+    }
+  });
+
+  it("answers a complete request, then closes the idle keep-alive connection after a few seconds' worth", async () => {
+    const c = await rawClient(timed.url);
+    c.socket.write(postHead(body.length) + body);
+    const ms = await c.closed;
+    expect(c.received()).toMatch(/^HTTP\/1\.1 200 /);
+    expect(c.received()).toMatch(/keep-alive/i);
+    expect(ms).toBeGreaterThanOrEqual(KEEP_ALIVE_MS * 0.9);
+    // Node keeps the socket 1 s past the advertised `Keep-Alive: timeout`, so the client closes first.
+    expect(ms).toBeLessThan(KEEP_ALIVE_MS + 1_000 + SLACK_MS);
+  });
+
+  it("defaults to 30 s for headers and body and 5 s for idle keep-alive connections", () => {
+    expect(server.app.server.requestTimeout).toBe(30_000);
+    expect(server.app.server.headersTimeout).toBe(30_000);
+    expect(server.app.server.keepAliveTimeout).toBe(5_000);
   });
 });
