@@ -4,7 +4,6 @@ import {
   ApolloServerPluginLandingPageDisabled,
 } from "@apollo/server/plugin/disabled";
 import { ApolloServerPluginLandingPageLocalDefault } from "@apollo/server/plugin/landingPage/default";
-import { fastifyApolloDrainPlugin } from "@as-integrations/fastify";
 import type { FastifyInstance } from "fastify";
 import type { Config } from "../config";
 import type { GraphQLContext } from "./context";
@@ -25,8 +24,12 @@ export async function startApollo(app: FastifyInstance, config: Config): Promise
     hideSchemaDetailsFromClientErrors: config.production,
     formatError: createFormatError(app.log),
     logger: app.log,
+    // main.ts owns SIGTERM/SIGINT (SHUTDOWN_TIMEOUT, a second signal) and closes
+    // Fastify, which drains requests; Apollo's own handlers would close it a
+    // second time, force connections shut after a fixed 10 s and re-raise the
+    // signal. Without them nothing calls stop(), so no drain plugin either.
+    stopOnTerminationSignals: false,
     plugins: [
-      fastifyApolloDrainPlugin(app),
       // Responses carry tokens and per-user data: never cacheable (the route sets no-store).
       ApolloServerPluginCacheControlDisabled(),
       // Database down for the whole operation: 503 + Retry-After, not 200.
