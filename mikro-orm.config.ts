@@ -18,6 +18,16 @@ interface SqliteConnection {
   prepare(sql: string): unknown;
 }
 
+/**
+ * How long a query may wait for a PostgreSQL connection: for a free one from
+ * the pool, or for a new one to be established. Past it the operation fails
+ * with SERVICE_UNAVAILABLE (BEHAVIOUR.md §11) instead of piling requests up
+ * behind a database that does not answer. Queries hold a connection for
+ * milliseconds (hashing runs outside transactions), so under normal load a
+ * connection is free long before this.
+ */
+const POSTGRES_CONNECT_TIMEOUT_MS = 2_000;
+
 /** Distinct SQL texts kept compiled per connection; the app issues a few dozen shapes. */
 const STATEMENT_CACHE_SIZE = 256;
 
@@ -87,7 +97,12 @@ export function createOrmConfig(database: DatabaseConfig, hooks: OrmHooks = {}):
       ...common,
       clientUrl: database.url,
       migrations: migrations("postgresql", postgresMigrations),
-      pool: { min: 0, max: 10 },
+      pool: { min: 0, max: 10, acquireTimeoutMillis: POSTGRES_CONNECT_TIMEOUT_MS },
+      driverOptions: {
+        ...common.driverOptions,
+        // pg's own default is to wait for the TCP and startup handshake forever.
+        connection: { connectionTimeoutMillis: POSTGRES_CONNECT_TIMEOUT_MS },
+      },
     }) as Options;
   }
   return defineSqliteConfig({

@@ -12,6 +12,7 @@ import { registerHealthRoutes } from "./http/health";
 import { registerJwksRoute } from "./http/jwks";
 import { loggerOptions } from "./http/logger";
 import { registerHttpSecurity } from "./http/security";
+import { DEFAULT_HTTP_TIMEOUTS, type HttpTimeouts, httpTimeoutOptions } from "./http/timeouts";
 import { createServices } from "./services";
 
 declare module "fastify" {
@@ -28,6 +29,8 @@ export interface BuildOptions {
   onQuery?: (sql: string) => void;
   /** The time every lifetime, grace period and window is measured by; tests pass one they can move. */
   clock?: Clock;
+  /** HTTP timeouts; tests shorten them instead of waiting 30 s. */
+  httpTimeouts?: Partial<HttpTimeouts>;
 }
 
 /** Request bodies above this get 413 before any parsing (BEHAVIOUR.md "Errors"). */
@@ -47,6 +50,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
         ? (_address, hop) => hop < (config.trustProxy as number)
         : config.trustProxy,
     bodyLimit: BODY_LIMIT_BYTES,
+    ...httpTimeoutOptions({ ...DEFAULT_HTTP_TIMEOUTS, ...options.httpTimeouts }),
   });
 
   closeConnectionsWhenStopping(app);

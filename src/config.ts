@@ -50,6 +50,8 @@ export interface Config {
    */
   trustProxy: false | number | string[];
   logLevel: LogLevel;
+  /** Seconds a graceful stop may take before the process exits 1 anyway. */
+  shutdownTimeoutSeconds: number;
 }
 
 export type DatabaseConfig = { kind: "sqlite"; path: string } | { kind: "postgres"; url: string };
@@ -136,6 +138,7 @@ const envSchema = z.object({
     .default("false")
     .transform(parseTrustProxy),
   LOG_LEVEL: z.enum(LOG_LEVELS, `must be one of ${LOG_LEVELS.join(", ")}`).default("info"),
+  SHUTDOWN_TIMEOUT: int(1, 3600).default(10),
 });
 
 export interface LoadedConfig {
@@ -221,6 +224,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
       introspection: e.GRAPHQL_INTROSPECTION ?? !production,
       trustProxy: e.TRUST_PROXY,
       logLevel: e.LOG_LEVEL,
+      shutdownTimeoutSeconds: e.SHUTDOWN_TIMEOUT,
     },
   };
 }

@@ -17,6 +17,7 @@ export type ErrorCode =
   | "REFRESH_TOKEN_REUSED"
   | "RATE_LIMITED"
   | "NOT_FOUND"
+  | "SERVICE_UNAVAILABLE"
   | "INTERNAL_SERVER_ERROR";
 
 export type UnauthenticatedReason = "MISSING" | "INVALID" | "EXPIRED" | "REVOKED";
@@ -79,3 +80,13 @@ export const rateLimited = (retryAfterSeconds: number) =>
   });
 
 export const notFound = (what: string) => new AppError("NOT_FOUND", `${what} not found`);
+
+/**
+ * The database cannot be reached right now (BEHAVIOUR.md §3, §11): the client
+ * should retry after `retryAfter` whole seconds (at least 1), as with an HTTP
+ * 503 and its Retry-After (RFC 9110 §15.6.4, §10.2.3).
+ */
+export const serviceUnavailable = (retryAfterSeconds: number) =>
+  new AppError("SERVICE_UNAVAILABLE", "The service is temporarily unavailable; try again shortly", {
+    retryAfter: Math.max(1, Math.ceil(retryAfterSeconds)),
+  });

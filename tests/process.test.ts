@@ -144,6 +144,7 @@ describe("configuration errors stop the start with the variable's name", () => {
     ["DATABASE_URL", { DATABASE_URL: "mysql://localhost/db" }],
     ["PASSWORD_MIN_LENGTH", { PASSWORD_MIN_LENGTH: "6" }],
     ["GRAPHQL_INTROSPECTION", { GRAPHQL_INTROSPECTION: "maybe" }],
+    ["SHUTDOWN_TIMEOUT", { SHUTDOWN_TIMEOUT: "0" }],
   ])("%s", async (name, env) => {
     const { code, output } = await runToExit(tempDir(), { ...CHEAP, ...env });
     expect(code).not.toBe(0);

@@ -1,14 +1,14 @@
 import "reflect-metadata";
 import { ConfigError, loadConfig } from "../config";
-import { openDatabase } from "../db/orm";
+import { applyMigrations, openDatabase } from "../db/orm";
 
 /** `npm run db:migrate`: apply pending migrations to DATABASE_URL without starting the server. */
 async function main(): Promise<void> {
   const { config } = loadConfig();
   const orm = await openDatabase(config.database, { migrate: false });
   try {
-    const applied = await orm.getMigrator().up();
-    console.log(applied.length === 0 ? "database is up to date" : `applied ${applied.map((m) => m.name).join(", ")}`);
+    const applied = await applyMigrations(orm, config.database);
+    console.log(applied.length === 0 ? "database is up to date" : `applied ${applied.join(", ")}`);
   } finally {
     await orm.close();
   }

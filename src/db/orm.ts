@@ -1,6 +1,7 @@
 import { chmodSync, closeSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 import { MikroORM } from "@mikro-orm/core";
+import type { AbstractSqlConnection } from "@mikro-orm/knex";
 import { createOrmConfig, type OrmHooks } from "../../mikro-orm.config";
 import type { DatabaseConfig } from "../config";
 
@@ -19,8 +20,36 @@ export async function openDatabase(
     chmodSync(database.path, 0o600);
   }
   const orm = await MikroORM.init(createOrmConfig(database, hooks));
-  if (migrate) await orm.getMigrator().up();
+  if (migrate) await applyMigrations(orm, database);
   return orm;
+}
+
+/**
+ * Names the PostgreSQL advisory lock that serialises migrations: every
+ * instance of this server asks for the same one, nothing else does.
+ */
+const MIGRATION_LOCK = "graphql-auth-server:migrations";
+
+/**
+ * Applies pending migrations and returns their names; on PostgreSQL one
+ * instance at a time. Several instances started together on one fresh
+ * database would otherwise all find the same migrations pending and run them
+ * at once (the loser fails on a duplicate table). Each takes a transaction
+ * advisory lock on a connection of its own, then migrates: the first migrates,
+ * the others wait and then find nothing pending. The lock goes with the
+ * transaction, or with the connection if the process dies, so a crashed
+ * instance never leaves the database locked.
+ *
+ * SQLite needs none: one server process owns the file (BEHAVIOUR.md §1).
+ */
+export async function applyMigrations(orm: Orm, database: DatabaseConfig): Promise<string[]> {
+  const up = async () => (await orm.getMigrator().up()).map((m) => m.name);
+  if (database.kind !== "postgres") return up();
+  const knex = (orm.em.getConnection() as AbstractSqlConnection).getKnex();
+  return knex.transaction(async (lock) => {
+    await lock.raw("select pg_advisory_xact_lock(hashtext(?))", [MIGRATION_LOCK]);
+    return up();
+  });
 }
 
 /** For /readyz: true when the database answers a trivial query. */

@@ -4,13 +4,13 @@ import {
   ApolloServerPluginLandingPageDisabled,
 } from "@apollo/server/plugin/disabled";
 import { ApolloServerPluginLandingPageLocalDefault } from "@apollo/server/plugin/landingPage/default";
-import { fastifyApolloDrainPlugin } from "@as-integrations/fastify";
 import type { FastifyInstance } from "fastify";
 import type { Config } from "../config";
 import type { GraphQLContext } from "./context";
 import { createFormatError } from "./format-error";
 import { LIMITS, validationRules } from "./limits";
 import { buildGraphQLSchema } from "./schema";
+import { unavailableStatusPlugin } from "./unavailable-status";
 
 /** Apollo Server for the schema, with the limits, error masking and production rules; started. */
 export async function startApollo(app: FastifyInstance, config: Config): Promise<ApolloServer<GraphQLContext>> {
@@ -24,10 +24,16 @@ export async function startApollo(app: FastifyInstance, config: Config): Promise
     hideSchemaDetailsFromClientErrors: config.production,
     formatError: createFormatError(app.log),
     logger: app.log,
+    // main.ts owns SIGTERM/SIGINT (SHUTDOWN_TIMEOUT, a second signal) and closes
+    // Fastify, which drains requests; Apollo's own handlers would close it a
+    // second time, force connections shut after a fixed 10 s and re-raise the
+    // signal. Without them nothing calls stop(), so no drain plugin either.
+    stopOnTerminationSignals: false,
     plugins: [
-      fastifyApolloDrainPlugin(app),
       // Responses carry tokens and per-user data: never cacheable (the route sets no-store).
       ApolloServerPluginCacheControlDisabled(),
+      // Database down for the whole operation: 503 + Retry-After, not 200.
+      unavailableStatusPlugin(),
       // Sandbox for developers; in production no page at all (GraphQL CS: no GraphiQL/Explorer).
       config.production
         ? ApolloServerPluginLandingPageDisabled()

@@ -2,11 +2,20 @@ import { unwrapResolverError } from "@apollo/server/errors";
 import type { ValidationError } from "class-validator";
 import type { GraphQLFormattedError } from "graphql";
 import { ArgumentValidationError } from "type-graphql";
-import { AppError } from "../errors";
+import { isDatabaseUnavailable } from "../db/unavailable";
+import { AppError, serviceUnavailable } from "../errors";
 
 export interface ErrorLogger {
   error(object: object, message: string): void;
+  warn(object: object, message: string): void;
 }
+
+/**
+ * What SERVICE_UNAVAILABLE tells clients to wait: long enough for a database
+ * restart or failover to make progress, short enough that clients come back
+ * soon after it is over (the pool reconnects on the next query).
+ */
+export const DATABASE_RETRY_AFTER_SECONDS = 2;
 
 /**
  * The one place where errors become what a client sees:
@@ -14,6 +23,9 @@ export interface ErrorLogger {
  * - input validation becomes BAD_USER_INPUT with `field`, never the value;
  * - request errors (parse, validation, variables) keep their code, with any
  *   echoed input value cut out of the message;
+ * - the database unreachable (refused, dropped, no connection in time) is
+ *   SERVICE_UNAVAILABLE with `retryAfter`: a client can tell "retry later"
+ *   from a bug (BEHAVIOUR.md §11);
  * - anything else is unexpected: logged, and masked as INTERNAL_SERVER_ERROR
  *   (no stack, no SQL, no driver message: ASVS 16.5.1).
  */
@@ -36,6 +48,11 @@ export function createFormatError(log: ErrorLogger) {
     // Errors raised before execution carry no path: their code is Apollo's own.
     if (formatted.path === undefined && typeof formatted.extensions?.code === "string") {
       return requestError(formatted, formatted.extensions.code);
+    }
+    if (isDatabaseUnavailable(original)) {
+      log.warn({ err: describe(original) }, "database unavailable while resolving a GraphQL operation");
+      const unavailable = serviceUnavailable(DATABASE_RETRY_AFTER_SECONDS);
+      return { message: unavailable.message, ...where, extensions: { code: unavailable.code, ...unavailable.details } };
     }
     log.error({ err: describe(original) }, "unexpected error while resolving a GraphQL operation");
     return { message: "Internal server error", ...where, extensions: { code: "INTERNAL_SERVER_ERROR" } };

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from "fastify";
-import { buildApp } from "../../src/app";
+import { type BuildOptions, buildApp } from "../../src/app";
 import { type Config, loadConfig } from "../../src/config";
 import { TestClock } from "./clock";
 import { freshDatabaseUrl } from "./database";
@@ -43,12 +43,14 @@ export interface TestServer {
 /**
  * The real server (same buildApp as `npm start`) on 127.0.0.1 and an ephemeral
  * port, on a new database (SQLite, or PostgreSQL with TEST_DATABASE=postgres)
- * unless `databaseUrl` names an existing one.
+ * unless `databaseUrl` names an existing one. `build` passes what only tests
+ * change (shorter HTTP timeouts).
  */
 export async function startServer(
   env: Record<string, string> = {},
   databaseUrl?: string,
   clock = new TestClock(),
+  build: Pick<BuildOptions, "httpTimeouts"> = {},
 ): Promise<TestServer> {
   const url = databaseUrl ?? (await freshDatabaseUrl());
   const { config } = loadConfig({ ...TEST_ENV, DATABASE_URL: url, ...env });
@@ -58,6 +60,7 @@ export async function startServer(
     logStream: { write: (line) => void logs.push(line) },
     onQuery: (sql) => void queries.push(sql),
     clock,
+    ...build,
   });
   await app.listen({ host: "127.0.0.1", port: 0 });
   const address = app.server.address();
