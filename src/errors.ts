@@ -7,18 +7,32 @@
  *
  * Messages never contain the offending value: an input might be a password.
  */
-export type ErrorCode =
-  | "BAD_USER_INPUT"
-  | "EMAIL_TAKEN"
-  | "INVALID_CREDENTIALS"
-  | "UNAUTHENTICATED"
-  | "FORBIDDEN"
-  | "INVALID_REFRESH_TOKEN"
-  | "REFRESH_TOKEN_REUSED"
-  | "RATE_LIMITED"
-  | "NOT_FOUND"
-  | "SERVICE_UNAVAILABLE"
-  | "INTERNAL_SERVER_ERROR";
+export const ERROR_CODES = [
+  "BAD_USER_INPUT",
+  "EMAIL_TAKEN",
+  "INVALID_CREDENTIALS",
+  "UNAUTHENTICATED",
+  "FORBIDDEN",
+  "INVALID_REFRESH_TOKEN",
+  "REFRESH_TOKEN_REUSED",
+  "RATE_LIMITED",
+  "NOT_FOUND",
+  "SERVICE_UNAVAILABLE",
+  "INTERNAL_SERVER_ERROR",
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/**
+ * Apollo Server's own codes for requests that fail before any resolver runs
+ * (BEHAVIOUR.md §3 keeps them). Listed here so that the catalogue, the README
+ * table and the tests can be checked against each other (tests/errors.test.ts).
+ */
+export const REQUEST_ERROR_CODES = [
+  "GRAPHQL_PARSE_FAILED",
+  "GRAPHQL_VALIDATION_FAILED",
+  "BAD_REQUEST",
+  "PERSISTED_QUERY_NOT_FOUND",
+] as const;
 
 export type UnauthenticatedReason = "MISSING" | "INVALID" | "EXPIRED" | "REVOKED";
 
