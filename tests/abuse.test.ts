@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   errorCode,
@@ -110,6 +111,210 @@ describe(`login throttling (LOGIN_MAX_FAILURES=3, LOGIN_LOCKOUT_SECONDS=${LOCKOU
       expect(errorCode(await login(again, user.email, user.password))).toBe("RATE_LIMITED");
     } finally {
       await again.close();
+    }
+  });
+});
+
+/** The auth events a set of servers logged, as records. */
+function eventsOf(servers: TestServer[]): Array<Record<string, unknown>> {
+  return servers
+    .flatMap((s) => s.logs)
+    .map((line) => JSON.parse(line) as Record<string, unknown>)
+    .filter((r) => typeof r.event === "string");
+}
+
+/**
+ * How many passwords of `userId` the servers checked and found wrong: each
+ * verification that fails logs one failure event (login or changePassword),
+ * and nothing else does.
+ */
+function wrongPasswordsChecked(servers: TestServer[], userId: string): number {
+  return eventsOf(servers).filter((e) => e.userId === userId && e.reason === "WRONG_PASSWORD").length;
+}
+
+const CHANGE_PASSWORD = "mutation($i: ChangePasswordInput!) { changePassword(input: $i) { accessToken } }";
+const OUTCOMES = ["INVALID_CREDENTIALS", "RATE_LIMITED", "OK"];
+const MAX = 5;
+
+describe(`login throttling under concurrency (LOGIN_MAX_FAILURES=${MAX}, BEHAVIOUR.md §10)`, () => {
+  const env = { LOGIN_MAX_FAILURES: `${MAX}`, LOGIN_LOCKOUT_SECONDS: `${LOCKOUT}`, TRUST_PROXY: "true" };
+  let instances: TestServer[];
+  const at = (i: number) => instances[i % instances.length]!;
+
+  beforeAll(async () => {
+    // Three instances, each with its own connection pool, on one database; one clock for all.
+    const first = await startServer(env);
+    instances = [first];
+    for (let i = 0; i < 2; i++) instances.push(await startServer(env, first.databaseUrl, first.clock));
+  });
+  afterAll(() => Promise.all(instances.map((s) => s.close())));
+
+  /**
+   * One round: `wrong` wrong passwords and the right one (sent `rightAt`-th),
+   * all at once, spread over the instances, from `addressOf(i)`.
+   */
+  async function race(count: number, rightAt: number, addressOf: (i: number) => string) {
+    const user = await register(at(0).url);
+    const results = await Promise.all(
+      Array.from({ length: count }, (_, i) =>
+        login(at(i), user.email, i === rightAt ? user.password : `${WRONG} ${i}`, { "x-forwarded-for": addressOf(i) }),
+      ),
+    );
+    const codes = results.map((r) => errorCode(r) ?? (r.body.data?.login ? "OK" : "NO DATA"));
+    return {
+      user,
+      results,
+      codes,
+      right: codes[rightAt],
+      wrongChecked: codes.filter((c) => c === "INVALID_CREDENTIALS").length,
+      signedIn: codes.filter((c) => c === "OK").length,
+    };
+  }
+
+  it(`checks at most ${MAX} passwords of 30 sent at once from one address, over 3 instances, and refuses the right one once ${MAX} wrong ones took their places (20 rounds)`, async () => {
+    const rounds = { refused: 0, early: 0 };
+    for (let round = 0; round < 20; round++) {
+      // The right password goes out 21st most rounds (the issue's attack), earlier in some.
+      const rightAt = round % 4 === 3 ? round % 7 : 20;
+      const r = await race(30, rightAt, () => "198.51.100.7");
+      expect(
+        r.codes.every((c) => OUTCOMES.includes(c)),
+        r.codes.join(),
+      ).toBe(true);
+      // The servers' own record agrees: one failed verification per INVALID_CREDENTIALS.
+      expect(wrongPasswordsChecked(instances, r.user.user.id)).toBe(r.wrongChecked);
+      if (r.signedIn === 0) {
+        // The limit was reached before the right password's turn: exactly MAX
+        // wrong passwords were checked, the right one was not, and no token left.
+        rounds.refused++;
+        expect(r.wrongChecked, r.codes.join()).toBe(MAX);
+        expect(r.right).toBe("RATE_LIMITED");
+        for (const response of r.results) expect(response.text).not.toMatch(/accessToken"\s*:\s*"/);
+        // Still locked for everyone from that address, the right password too.
+        expect(
+          errorCode(await login(at(round), r.user.email, r.user.password, { "x-forwarded-for": "198.51.100.7" })),
+        ).toBe("RATE_LIMITED");
+      } else {
+        // The right password took one of the first MAX places: it signed in and,
+        // as a success does, forgave the failures from that address that took
+        // their places before it. Fewer than MAX before it, at most MAX after it.
+        rounds.early++;
+        expect(r.signedIn).toBe(1);
+        expect(r.right).toBe("OK");
+        expect(r.wrongChecked, r.codes.join()).toBeLessThanOrEqual(2 * MAX - 1);
+      }
+    }
+    // Most rounds sent the right password 21st; at least those must have been refused.
+    expect(rounds.refused).toBeGreaterThanOrEqual(1);
+  });
+
+  it(`checks at most ${10 * MAX} passwords of 60 sent at once from 60 addresses (the account-wide cap), over 3 instances`, async () => {
+    for (let round = 0; round < 5; round++) {
+      const rightAt = 55 - round;
+      const r = await race(61, rightAt, (i) => `203.0.113.${i + 1}`);
+      expect(
+        r.codes.every((c) => OUTCOMES.includes(c)),
+        r.codes.join(),
+      ).toBe(true);
+      expect(wrongPasswordsChecked(instances, r.user.user.id)).toBe(r.wrongChecked);
+      // A success forgives only its own address's places, so the cap holds either way.
+      expect(r.wrongChecked).toBeLessThanOrEqual(10 * MAX);
+      if (r.signedIn === 0) {
+        expect(r.wrongChecked).toBe(10 * MAX);
+        expect(r.right).toBe("RATE_LIMITED");
+        // Locked for the email everywhere: a new address gets nothing checked either.
+        expect(
+          errorCode(await login(at(round), r.user.email, r.user.password, { "x-forwarded-for": "192.0.2.200" })),
+        ).toBe("RATE_LIMITED");
+      }
+    }
+  });
+
+  it(`counts wrong current passwords in changePassword: of 30 at once, at most ${MAX} are checked, and login is locked too`, async () => {
+    const user = await register(at(0).url);
+    const from = { "x-forwarded-for": "198.51.100.20" };
+    const results = await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        gql(
+          at(i).url,
+          CHANGE_PASSWORD,
+          { i: { currentPassword: `${WRONG} ${i}`, newPassword: "a brand new passphrase" } },
+          { token: user.accessToken, headers: from },
+        ),
+      ),
+    );
+    const codes = results.map((r) => errorCode(r));
+    expect(codes.filter((c) => c === "INVALID_CREDENTIALS")).toHaveLength(MAX);
+    expect(codes.filter((c) => c === "RATE_LIMITED")).toHaveLength(30 - MAX);
+    expect(wrongPasswordsChecked(instances, user.user.id)).toBe(MAX);
+    // The same count as login's: the right password is refused there, and here.
+    expect(errorCode(await login(at(1), user.email, user.password, from))).toBe("RATE_LIMITED");
+    const right = await gql(
+      at(2).url,
+      CHANGE_PASSWORD,
+      { i: { currentPassword: user.password, newPassword: "a brand new passphrase" } },
+      { token: user.accessToken, headers: from },
+    );
+    expect(errorCode(right)).toBe("RATE_LIMITED");
+    // Another address is not locked by these; after the window this one is not either.
+    expect(
+      errorCode(await login(at(0), user.email, user.password, { "x-forwarded-for": "198.51.100.21" })),
+    ).toBeUndefined();
+    at(0).clock.advance(LOCKOUT);
+    expect(errorCode(await login(at(0), user.email, user.password, from))).toBeUndefined();
+  });
+
+  it("counts wrong logins and wrong current passwords together, and a right current password forgives them", async () => {
+    const user = await register(at(0).url);
+    const from = { "x-forwarded-for": "198.51.100.30" };
+    const change = (currentPassword: string) =>
+      gql(
+        at(1).url,
+        CHANGE_PASSWORD,
+        { i: { currentPassword, newPassword: "a brand new passphrase" } },
+        { token: user.accessToken, headers: from },
+      );
+    for (let i = 0; i < MAX - 1; i++)
+      expect(errorCode(await login(at(i), user.email, WRONG, from))).toBe("INVALID_CREDENTIALS");
+    // The right current password: its failures so far are forgiven, like a login's.
+    expect(errorCode(await change(user.password))).toBeUndefined();
+    for (let i = 0; i < MAX - 1; i++) expect(errorCode(await change(WRONG))).toBe("INVALID_CREDENTIALS");
+    expect(errorCode(await login(at(2), user.email, WRONG, from))).toBe("INVALID_CREDENTIALS");
+    expect(errorCode(await login(at(0), user.email, "a brand new passphrase", from))).toBe("RATE_LIMITED");
+  });
+});
+
+describe("throttle records", () => {
+  it("name emails by a keyed pseudonym, not the email or its bare SHA-256, and keep counting across a SECRET_KEYS rotation", async () => {
+    const oldKey = "1d".repeat(32);
+    const newKey = "2e".repeat(32);
+    const env = { LOGIN_MAX_FAILURES: "3", LOGIN_LOCKOUT_SECONDS: `${LOCKOUT}`, SECRET_KEYS: oldKey };
+    const before = await startServer(env);
+    const user = await register(before.url);
+    try {
+      for (let i = 0; i < 2; i++) expect(errorCode(await login(before, user.email, WRONG))).toBe("INVALID_CREDENTIALS");
+      const rows = await before.sql<{ email_key: string }>("select email_key from login_attempts");
+      expect(rows).toHaveLength(2);
+      const sha256 = createHash("sha256").update(user.email).digest();
+      for (const { email_key } of rows) {
+        expect(email_key).not.toContain(user.email);
+        expect(email_key).not.toContain(user.email.split("@")[0]);
+        expect([sha256.toString("hex"), sha256.toString("base64url"), sha256.toString("base64")]).not.toContain(
+          email_key,
+        );
+      }
+    } finally {
+      await before.close();
+    }
+    // The operator puts a new key first: the two failures made under the old key still count.
+    const after = await startServer({ ...env, SECRET_KEYS: `${newKey},${oldKey}` }, before.databaseUrl, before.clock);
+    try {
+      expect(errorCode(await login(after, user.email, WRONG))).toBe("INVALID_CREDENTIALS");
+      expect(errorCode(await login(after, user.email, user.password))).toBe("RATE_LIMITED");
+      const keys = await after.sql<{ email_key: string }>("select distinct email_key from login_attempts");
+      expect(keys).toHaveLength(2);
+    } finally {
+      await after.close();
     }
   });
 });

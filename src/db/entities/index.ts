@@ -1,10 +1,10 @@
-import { LoginFailure } from "./LoginFailure";
+import { LoginAttempt } from "./LoginAttempt";
 import { Note } from "./Note";
 import { RateLimitCounter } from "./RateLimitCounter";
 import { Session } from "./Session";
 import { User } from "./User";
 
 export { ROLES, type Role } from "./User";
-export { LoginFailure, Note, RateLimitCounter, Session, User };
+export { LoginAttempt, Note, RateLimitCounter, Session, User };
 
-export const entities = [User, Session, Note, LoginFailure, RateLimitCounter];
+export const entities = [User, Session, Note, LoginAttempt, RateLimitCounter];
