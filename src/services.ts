@@ -70,7 +70,7 @@ export async function createServices(
     accessTokens,
     sessions,
     accounts: new Accounts(hasher, sessions, loginThrottle, config.passwordMinLength, clock, events),
-    roles: new Roles(new UserStore()),
+    roles: new Roles(new UserStore(config.database.kind), clock),
     notes: new Notes(),
     loginThrottle,
     authRateLimiter: new RateLimiter(new RateLimitStore(), config.authRateLimitPerMinute, 60, clock),
