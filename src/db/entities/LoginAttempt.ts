@@ -1,4 +1,13 @@
-import { BigIntType, Entity, type EntityProperty, Index, type Platform, PrimaryKey, Property, t } from "@mikro-orm/core";
+import {
+  BigIntType,
+  Entity,
+  type EntityProperty,
+  Index,
+  type Platform,
+  PrimaryKey,
+  Property,
+  t,
+} from "@mikro-orm/core";
 import { BaseSqlitePlatform } from "@mikro-orm/knex";
 
 /**
