@@ -9,6 +9,7 @@ import { Roles } from "./auth/roles";
 import { Sessions } from "./auth/sessions";
 import { type Clock, systemClock } from "./clock";
 import type { Config } from "./config";
+import { LoginAttemptStore } from "./db/stores/login-attempt-store";
 import { RateLimitStore } from "./db/stores/rate-limit-store";
 import { SessionStore } from "./db/stores/session-store";
 import { UserStore } from "./db/stores/user-store";
@@ -58,13 +59,18 @@ export async function createServices(
     events,
   );
   const hasher = await PasswordHasher.create(config.argon2, config.hashing);
-  const loginThrottle = new LoginThrottle(config.loginThrottle, clock);
+  const loginThrottle = new LoginThrottle(
+    config.loginThrottle,
+    new LoginAttemptStore(config.database.kind),
+    config.secretKeys,
+    clock,
+  );
   return {
     clock,
     accessTokens,
     sessions,
     accounts: new Accounts(hasher, sessions, loginThrottle, config.passwordMinLength, clock, events),
-    roles: new Roles(new UserStore()),
+    roles: new Roles(new UserStore(config.database.kind), clock),
     notes: new Notes(),
     loginThrottle,
     authRateLimiter: new RateLimiter(new RateLimitStore(), config.authRateLimitPerMinute, 60, clock),

@@ -1,4 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createHash } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import {
   errorCode,
   type GraphQLResponse,
@@ -11,7 +12,8 @@ import {
   REGISTER,
   register,
 } from "./helpers/graphql";
-import { startServer, type TestServer } from "./helpers/server";
+import { type ServerProcess, spawnServer, tempDir } from "./helpers/process";
+import { startServer, TEST_ENV, type TestServer } from "./helpers/server";
 
 const login = (server: TestServer, email: string, password: string, headers: Record<string, string> = {}) =>
   gql(server.url, LOGIN, { email, password }, { headers });
@@ -110,6 +112,278 @@ describe(`login throttling (LOGIN_MAX_FAILURES=3, LOGIN_LOCKOUT_SECONDS=${LOCKOU
       expect(errorCode(await login(again, user.email, user.password))).toBe("RATE_LIMITED");
     } finally {
       await again.close();
+    }
+  });
+});
+
+/** The auth events in some servers' JSON log lines, as records. */
+function eventsIn(lines: string[]): Array<Record<string, unknown>> {
+  return lines
+    .filter((line) => line.startsWith("{"))
+    .map((line) => JSON.parse(line) as Record<string, unknown>)
+    .filter((r) => typeof r.event === "string");
+}
+
+/**
+ * How many passwords of `userId` the servers checked and found wrong: each
+ * verification that fails logs one failure event (login or changePassword),
+ * and nothing else does.
+ */
+function wrongPasswordsChecked(lines: string[], userId: string): number {
+  return eventsIn(lines).filter((e) => e.userId === userId && e.reason === "WRONG_PASSWORD").length;
+}
+
+const CHANGE_PASSWORD = "mutation($i: ChangePasswordInput!) { changePassword(input: $i) { accessToken } }";
+const OUTCOMES = ["INVALID_CREDENTIALS", "RATE_LIMITED", "OK"];
+const MAX = 5;
+const THROTTLE_ENV = { LOGIN_MAX_FAILURES: `${MAX}`, LOGIN_LOCKOUT_SECONDS: `${LOCKOUT}`, TRUST_PROXY: "true" };
+
+/**
+ * One round of the attack: a new account, then `count` logins for it at once,
+ * spread over the instances at `urls`, from `addressOf(i)`; the `rightAt`-th
+ * sends the right password, the others wrong ones.
+ */
+async function race(urls: string[], count: number, rightAt: number, addressOf: (i: number) => string) {
+  const user = await register(urls[0]!);
+  const results = await Promise.all(
+    Array.from({ length: count }, (_, i) =>
+      gql(
+        urls[i % urls.length]!,
+        LOGIN,
+        { email: user.email, password: i === rightAt ? user.password : `${WRONG} ${i}` },
+        { headers: { "x-forwarded-for": addressOf(i) } },
+      ),
+    ),
+  );
+  const codes = results.map((r) => errorCode(r) ?? (r.body.data?.login ? "OK" : "NO DATA"));
+  expect(
+    codes.every((c) => OUTCOMES.includes(c)),
+    codes.join(),
+  ).toBe(true);
+  return {
+    user,
+    results,
+    codes,
+    right: codes[rightAt],
+    wrongChecked: codes.filter((c) => c === "INVALID_CREDENTIALS").length,
+    signedIn: codes.filter((c) => c === "OK").length,
+  };
+}
+
+/**
+ * 30 logins at once from one address, the right password among them. What
+ * must hold every round: if nobody signed in, exactly MAX wrong passwords were
+ * checked, the right one was refused without a check, no token left, and the
+ * address stays locked. If the right password did take one of the first MAX
+ * places, it signed in and, as any success does, forgave the failures from
+ * that address that took their places before it: then fewer than MAX were
+ * checked before it and at most MAX after it.
+ */
+async function expectOneAddressRound(urls: string[], logs: () => Promise<string[]>, rightAt: number) {
+  const address = "198.51.100.7";
+  const r = await race(urls, 30, rightAt, () => address);
+  // The servers' own record agrees: one failed verification per INVALID_CREDENTIALS.
+  expect(wrongPasswordsChecked(await logs(), r.user.user.id)).toBe(r.wrongChecked);
+  if (r.signedIn === 0) {
+    expect(r.wrongChecked, r.codes.join()).toBe(MAX);
+    expect(r.right).toBe("RATE_LIMITED");
+    for (const response of r.results) expect(response.text).not.toMatch(/accessToken"\s*:\s*"/);
+    const again = await gql(
+      urls[1 % urls.length]!,
+      LOGIN,
+      { email: r.user.email, password: r.user.password },
+      { headers: { "x-forwarded-for": address } },
+    );
+    expect(errorCode(again)).toBe("RATE_LIMITED");
+    return "refused";
+  }
+  expect(r.signedIn).toBe(1);
+  expect(r.right).toBe("OK");
+  expect(r.wrongChecked, r.codes.join()).toBeLessThanOrEqual(2 * MAX - 1);
+  return "signed in";
+}
+
+/**
+ * 60 wrong logins at once from 60 addresses, and the right password from a
+ * 61st: at most 10 × MAX passwords are checked for the account. A success
+ * forgives only its own address's places, so this holds either way.
+ */
+async function expectManyAddressesRound(urls: string[], logs: () => Promise<string[]>, rightAt: number) {
+  const r = await race(urls, 61, rightAt, (i) => `203.0.113.${i + 1}`);
+  expect(wrongPasswordsChecked(await logs(), r.user.user.id)).toBe(r.wrongChecked);
+  expect(r.wrongChecked).toBeLessThanOrEqual(10 * MAX);
+  if (r.signedIn === 0) {
+    expect(r.wrongChecked).toBe(10 * MAX);
+    expect(r.right).toBe("RATE_LIMITED");
+    // Locked for the email everywhere: a new address gets nothing checked either.
+    const elsewhere = await gql(
+      urls[0]!,
+      LOGIN,
+      { email: r.user.email, password: r.user.password },
+      { headers: { "x-forwarded-for": "192.0.2.200" } },
+    );
+    expect(errorCode(elsewhere)).toBe("RATE_LIMITED");
+  }
+}
+
+describe(`login throttling under concurrency (LOGIN_MAX_FAILURES=${MAX}, BEHAVIOUR.md §10)`, () => {
+  let instances: TestServer[];
+  const at = (i: number) => instances[i % instances.length]!;
+  const urls = () => instances.map((s) => s.url);
+  const logs = async () => instances.flatMap((s) => s.logs);
+
+  beforeAll(async () => {
+    // Three instances, each with its own connection pool, on one database; one clock for all.
+    const first = await startServer(THROTTLE_ENV);
+    instances = [first];
+    for (let i = 0; i < 2; i++) instances.push(await startServer(THROTTLE_ENV, first.databaseUrl, first.clock));
+  });
+  afterAll(() => Promise.all(instances.map((s) => s.close())));
+
+  it(`checks at most ${MAX} passwords of 30 sent at once from one address, over 3 instances, and refuses the right one once ${MAX} wrong ones took their places (20 rounds)`, async () => {
+    const outcomes: string[] = [];
+    // The right password goes out 21st in most rounds (the issue's attack), among the first in some.
+    for (let round = 0; round < 20; round++)
+      outcomes.push(await expectOneAddressRound(urls(), logs, round % 4 === 3 ? round % 7 : 20));
+    expect(outcomes).toContain("refused");
+  });
+
+  it(`checks at most ${10 * MAX} passwords of 60 sent at once from 60 addresses (the account-wide cap), over 3 instances`, async () => {
+    for (let round = 0; round < 5; round++) await expectManyAddressesRound(urls(), logs, 55 - round);
+  });
+
+  it(`counts wrong current passwords in changePassword: of 30 at once, at most ${MAX} are checked, and login is locked too`, async () => {
+    const user = await register(at(0).url);
+    const from = { "x-forwarded-for": "198.51.100.20" };
+    const results = await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        gql(
+          at(i).url,
+          CHANGE_PASSWORD,
+          { i: { currentPassword: `${WRONG} ${i}`, newPassword: "a brand new passphrase" } },
+          { token: user.accessToken, headers: from },
+        ),
+      ),
+    );
+    const codes = results.map((r) => errorCode(r));
+    expect(codes.filter((c) => c === "INVALID_CREDENTIALS")).toHaveLength(MAX);
+    expect(codes.filter((c) => c === "RATE_LIMITED")).toHaveLength(30 - MAX);
+    expect(wrongPasswordsChecked(await logs(), user.user.id)).toBe(MAX);
+    // The same count as login's: the right password is refused there, and here.
+    expect(errorCode(await login(at(1), user.email, user.password, from))).toBe("RATE_LIMITED");
+    const right = await gql(
+      at(2).url,
+      CHANGE_PASSWORD,
+      { i: { currentPassword: user.password, newPassword: "a brand new passphrase" } },
+      { token: user.accessToken, headers: from },
+    );
+    expect(errorCode(right)).toBe("RATE_LIMITED");
+    // Another address is not locked by these; after the window this one is not either.
+    expect(
+      errorCode(await login(at(0), user.email, user.password, { "x-forwarded-for": "198.51.100.21" })),
+    ).toBeUndefined();
+    at(0).clock.advance(LOCKOUT);
+    expect(errorCode(await login(at(0), user.email, user.password, from))).toBeUndefined();
+  });
+
+  it("counts wrong logins and wrong current passwords together, and a right current password forgives them", async () => {
+    const user = await register(at(0).url);
+    const from = { "x-forwarded-for": "198.51.100.30" };
+    const change = (currentPassword: string) =>
+      gql(
+        at(1).url,
+        CHANGE_PASSWORD,
+        { i: { currentPassword, newPassword: "a brand new passphrase" } },
+        { token: user.accessToken, headers: from },
+      );
+    for (let i = 0; i < MAX - 1; i++)
+      expect(errorCode(await login(at(i), user.email, WRONG, from))).toBe("INVALID_CREDENTIALS");
+    // The right current password: its failures so far are forgiven, like a login's.
+    expect(errorCode(await change(user.password))).toBeUndefined();
+    for (let i = 0; i < MAX - 1; i++) expect(errorCode(await change(WRONG))).toBe("INVALID_CREDENTIALS");
+    expect(errorCode(await login(at(2), user.email, WRONG, from))).toBe("INVALID_CREDENTIALS");
+    expect(errorCode(await login(at(0), user.email, "a brand new passphrase", from))).toBe("RATE_LIMITED");
+  });
+});
+
+describe("login throttling over 3 server processes on one database", () => {
+  // Separate processes: on SQLite too the attempts then really meet in the
+  // database (in one process its synchronous driver runs them one by one).
+  let db: TestServer;
+  let processes: ServerProcess[];
+  const urls = () => processes.map((p) => p.url);
+  let sentinel = 0;
+  /**
+   * Every process's log so far. A process writes an event before it answers,
+   * but its log reaches this process through a pipe that may lag the HTTP
+   * answer; a pipe keeps order, so once a sentinel request's event arrives,
+   * every earlier line of that process has arrived too.
+   */
+  const logs = async () => {
+    for (const p of processes) {
+      sentinel++;
+      const ip = `100.64.${sentinel >> 8}.${sentinel & 255}`;
+      await gql(
+        p.url,
+        LOGIN,
+        { email: `sentinel.${sentinel}@example.com`, password: WRONG },
+        { headers: { "x-forwarded-for": ip } },
+      );
+      await vi.waitFor(() => expect(p.output()).toContain(`"ip":"${ip}"`));
+    }
+    return processes.flatMap((p) => p.output().split("\n"));
+  };
+
+  beforeAll(async () => {
+    db = await startServer(THROTTLE_ENV);
+    const env = { ...TEST_ENV, ...THROTTLE_ENV, DATABASE_URL: db.databaseUrl };
+    processes = await Promise.all([0, 1, 2].map(() => spawnServer(tempDir(), env)));
+  });
+  afterAll(() => Promise.all([db.close(), ...processes.map((p) => p.stop())]));
+
+  it(`checks at most ${MAX} passwords of 30 sent at once from one address (10 rounds)`, async () => {
+    const outcomes: string[] = [];
+    for (let round = 0; round < 10; round++)
+      outcomes.push(await expectOneAddressRound(urls(), logs, round % 5 === 4 ? 1 : 20));
+    expect(outcomes).toContain("refused");
+  });
+
+  it(`checks at most ${10 * MAX} passwords of 60 sent at once from 60 addresses (3 rounds)`, async () => {
+    for (let round = 0; round < 3; round++) await expectManyAddressesRound(urls(), logs, 55 - round);
+  });
+});
+
+describe("throttle records", () => {
+  it("name emails by a keyed pseudonym, not the email or its bare SHA-256, and keep counting across a SECRET_KEYS rotation", async () => {
+    const oldKey = "1d".repeat(32);
+    const newKey = "2e".repeat(32);
+    const env = { LOGIN_MAX_FAILURES: "3", LOGIN_LOCKOUT_SECONDS: `${LOCKOUT}`, SECRET_KEYS: oldKey };
+    const before = await startServer(env);
+    const user = await register(before.url);
+    try {
+      for (let i = 0; i < 2; i++) expect(errorCode(await login(before, user.email, WRONG))).toBe("INVALID_CREDENTIALS");
+      const rows = await before.sql<{ email_key: string }>("select email_key from login_attempts");
+      expect(rows).toHaveLength(2);
+      const sha256 = createHash("sha256").update(user.email).digest();
+      for (const { email_key } of rows) {
+        expect(email_key).not.toContain(user.email);
+        expect(email_key).not.toContain(user.email.split("@")[0]);
+        expect([sha256.toString("hex"), sha256.toString("base64url"), sha256.toString("base64")]).not.toContain(
+          email_key,
+        );
+      }
+    } finally {
+      await before.close();
+    }
+    // The operator puts a new key first: the two failures made under the old key still count.
+    const after = await startServer({ ...env, SECRET_KEYS: `${newKey},${oldKey}` }, before.databaseUrl, before.clock);
+    try {
+      expect(errorCode(await login(after, user.email, WRONG))).toBe("INVALID_CREDENTIALS");
+      expect(errorCode(await login(after, user.email, user.password))).toBe("RATE_LIMITED");
+      const keys = await after.sql<{ email_key: string }>("select distinct email_key from login_attempts");
+      expect(keys).toHaveLength(2);
+    } finally {
+      await after.close();
     }
   });
 });

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cli } from "./helpers/cli";
 import { errorCode, type GraphQLResponse, gql, me, register } from "./helpers/graphql";
-import { startServer, type TestServer } from "./helpers/server";
+import { spawnServer, tempDir } from "./helpers/process";
+import { startServer, TEST_ENV, type TestServer } from "./helpers/server";
 
 let server: TestServer;
 beforeAll(async () => {
@@ -29,6 +30,7 @@ describe("roles", () => {
   });
 
   it("refuses users and setUserRoles to a USER with FORBIDDEN, and allows them after grant-role without signing in again", async () => {
+    await makeAdmin(); // so that revoking this user's ADMIN below does not leave none
     const user = await register(server.url);
     expect(errorCode(await gql(server.url, USERS, {}, { token: user.accessToken }))).toBe("FORBIDDEN");
     expect(
@@ -115,6 +117,110 @@ describe("roles", () => {
       await solo.close();
     }
   });
+});
+
+describe("there is always an ADMIN once one exists (BEHAVIOUR.md §12)", () => {
+  type Admin = Awaited<ReturnType<typeof register>>;
+  const ADMINS = `select id from users where cast(roles as text) like '%"ADMIN"%'`;
+
+  /**
+   * Two server processes on one new database (separate processes, so that on
+   * SQLite too the two sides of a race really run at once), its first ADMIN
+   * (granted by the operator CLI), and an in-process server to read it.
+   */
+  async function withTwoInstances(test: (a: string, b: string, db: TestServer, first: Admin) => Promise<void>) {
+    const db = await startServer();
+    const env = { ...TEST_ENV, DATABASE_URL: db.databaseUrl };
+    const instances = await Promise.all([spawnServer(tempDir(), env), spawnServer(tempDir(), env)]);
+    try {
+      const first = await register(db.url);
+      expect((await cli(db.databaseUrl, "grant-role", first.email, "ADMIN")).code).toBe(0);
+      await test(instances[0].url, instances[1].url, db, first);
+    } finally {
+      await Promise.all([db.close(), ...instances.map((i) => i.stop())]);
+    }
+  }
+
+  const adminsOf = async (s: TestServer) => (await s.sql<{ id: string }>(ADMINS)).map((r) => r.id).sort();
+  const setRoles = (url: string, actor: Admin, target: Admin, roles: string[]) =>
+    gql(url, SET_ROLES, { userId: target.user.id, roles }, { token: actor.accessToken });
+
+  /** `keeper`, the only ADMIN, makes two new users ADMIN and steps down: they are the only two left. */
+  async function onlyTwoAdmins(db: TestServer, keeper: Admin): Promise<[Admin, Admin]> {
+    const x = await register(db.url);
+    const y = await register(db.url);
+    for (const target of [x, y])
+      expect((await setRoles(db.url, keeper, target, ["ADMIN"])).body.errors).toBeUndefined();
+    expect((await setRoles(db.url, keeper, keeper, ["USER"])).body.errors).toBeUndefined();
+    expect(await adminsOf(db)).toEqual([x.user.id, y.user.id].sort());
+    return [x, y];
+  }
+
+  it("refuses the CLI's revoke-role of the last ADMIN, and allows it once another ADMIN exists", () =>
+    withTwoInstances(async (a, b, db, first) => {
+      const refused = await cli(db.databaseUrl, "revoke-role", first.email, "ADMIN");
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(/no ADMIN/);
+      expect(await adminsOf(db)).toEqual([first.user.id]);
+      const second = await register(a);
+      expect((await setRoles(a, first, second, ["USER", "ADMIN"])).body.errors).toBeUndefined();
+      expect((await cli(db.databaseUrl, "revoke-role", first.email, "ADMIN")).code).toBe(0);
+      expect(await adminsOf(db)).toEqual([second.user.id]);
+      // The last ADMIN cannot remove their own either.
+      const own = await setRoles(b, second, second, ["USER"]);
+      expect(own.body.errors?.[0]?.extensions).toMatchObject({ code: "BAD_USER_INPUT", field: "roles" });
+      expect(await adminsOf(db)).toEqual([second.user.id]);
+    }));
+
+  it(
+    "never leaves zero ADMINs when the only two remove each other's ADMIN at the same moment (50 rounds)",
+    () =>
+      withTwoInstances(async (a, b, db, first) => {
+        let keeper = first;
+        const refusals: unknown[] = [];
+        for (let round = 0; round < 50; round++) {
+          const [x, y] = await onlyTwoAdmins(db, keeper);
+          const [byX, byY] = await Promise.all([setRoles(a, x, y, ["USER"]), setRoles(b, y, x, ["USER"])]);
+          const left = await adminsOf(db);
+          expect(left, `round ${round}`).toHaveLength(1);
+          // The one left won. The other was refused: BAD_USER_INPUT when both
+          // changes ran at once (it would have left none), FORBIDDEN when the
+          // winner had taken its ADMIN before its request was authorised.
+          keeper = left[0] === x.user.id ? x : y;
+          const [won, lost] = keeper === x ? [byX, byY] : [byY, byX];
+          expect(won.body.data?.setUserRoles.roles, `round ${round}`).toEqual(["USER"]);
+          expect(["BAD_USER_INPUT", "FORBIDDEN"], `round ${round}`).toContain(errorCode(lost));
+          refusals.push(errorCode(lost));
+          expect(errorCode(await gql(b, USERS, { first: 1 }, { token: keeper.accessToken }))).toBeUndefined();
+        }
+        // The race itself happened: in some rounds both changes ran at once.
+        expect(refusals).toContain("BAD_USER_INPUT");
+      }),
+    120_000,
+  );
+
+  it(
+    "never leaves zero ADMINs when the only two remove their own ADMIN at the same moment (50 rounds)",
+    () =>
+      withTwoInstances(async (a, b, db, first) => {
+        let keeper = first;
+        for (let round = 0; round < 50; round++) {
+          const [x, y] = await onlyTwoAdmins(db, keeper);
+          const [byX, byY] = await Promise.all([setRoles(a, x, x, ["USER"]), setRoles(b, y, y, ["USER"])]);
+          const left = await adminsOf(db);
+          expect(left, `round ${round}`).toHaveLength(1);
+          // The one left is the one refused: it would have left none.
+          keeper = left[0] === x.user.id ? x : y;
+          const [lost, won] = keeper === x ? [byX, byY] : [byY, byX];
+          expect(won.body.data?.setUserRoles.roles, `round ${round}`).toEqual(["USER"]);
+          expect(lost.body.errors?.[0]?.extensions, `round ${round}`).toMatchObject({
+            code: "BAD_USER_INPUT",
+            field: "roles",
+          });
+        }
+      }),
+    120_000,
+  );
 });
 
 describe("users (ADMIN)", () => {

@@ -52,6 +52,8 @@ describe.skipIf(TEST_DATABASE !== "sqlite")("SQLite: operator CLI writes while t
     await withServer(async (server) => {
       const target = await register(server.url);
       const refreshers = await Promise.all(Array.from({ length: 16 }, () => register(server.url)));
+      // Another ADMIN, so that revoking target's never leaves none (BEHAVIOUR.md §12).
+      expect((await cli(server.databaseUrl, "grant-role", refreshers[0]!.email, "ADMIN")).code).toBe(0);
 
       const CLI_CYCLES = 4;
       const MAX_DURATION_MS = 30_000;

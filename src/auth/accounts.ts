@@ -3,10 +3,10 @@ import type { Clock } from "../clock";
 import { User } from "../db/entities";
 import type { SessionRecord, UserSummary } from "../db/stores/session-store";
 import { transaction } from "../db/transaction";
-import { emailTaken, invalidCredentials, unauthenticated } from "../errors";
+import { AppError, emailTaken, invalidCredentials, unauthenticated } from "../errors";
 import { isValidEmail, normalizeEmail, parseNewEmail } from "./emails";
 import type { AuthEventSink } from "./events";
-import type { LoginThrottle } from "./login-throttle";
+import type { LoginPlace, LoginThrottle } from "./login-throttle";
 import {
   assertAcceptablePassword,
   codePointLength,
@@ -19,6 +19,12 @@ import type { ClientInfo, IssuedTokens, Sessions } from "./sessions";
 export interface PasswordChange {
   currentPassword: string;
   newPassword: string;
+}
+
+/** Why a login's password check failed, for the auth event. */
+interface LoginFailure {
+  reason: "PASSWORD_TOO_LONG" | "UNKNOWN_EMAIL" | "WRONG_PASSWORD";
+  userId?: string;
 }
 
 export interface Credentials {
@@ -73,31 +79,39 @@ export class Accounts {
 
   /**
    * Unknown email and wrong password fail alike, in message and in time: an
-   * unknown email still costs one argon2 verification.
+   * unknown email still costs one argon2 verification. The attempt takes its
+   * place in the login throttle before anything is checked (BEHAVIOUR.md §10).
    */
   async login(em: EntityManager, input: Credentials, client: ClientInfo): Promise<IssuedTokens> {
     const email = normalizeEmail(input.email);
     const password = normalizePassword(input.password);
-    try {
-      await this.throttle.assertAllowed(em, email, client.ip);
-    } catch (error) {
-      this.events({ event: "login_throttled", outcome: "failure", ip: client.ip });
-      throw error;
+    const place = await this.reservePasswordCheck(em, email, client, () =>
+      this.events({ event: "login_throttled", outcome: "failure", ip: client.ip }),
+    );
+    const checked = await this.checkInPlace(em, place, async (): Promise<{ user: User } | LoginFailure> => {
+      // No account can have such a password, and hashing megabytes is a DoS lever.
+      if (codePointLength(password) > MAX_PASSWORD_LENGTH) return { reason: "PASSWORD_TOO_LONG" };
+      const user = isValidEmail(email) ? await em.findOne(User, { email }) : null;
+      if (user === null) {
+        await this.hasher.verifyDummy(password);
+        return { reason: "UNKNOWN_EMAIL" };
+      }
+      if (!(await this.hasher.verify(user.passwordHash, password)))
+        return { reason: "WRONG_PASSWORD", userId: user.id };
+      return { user };
+    });
+    if (!("user" in checked)) {
+      this.events({
+        event: "login",
+        outcome: "failure",
+        reason: checked.reason,
+        userId: checked.userId,
+        ip: client.ip,
+      });
+      throw invalidCredentials();
     }
-    const fail = async (reason: string, userId?: string) => {
-      await this.throttle.recordFailure(em, email, client.ip);
-      this.events({ event: "login", outcome: "failure", reason, userId, ip: client.ip });
-      return invalidCredentials();
-    };
-    // No account can have such a password, and hashing megabytes is a DoS lever.
-    if (codePointLength(password) > MAX_PASSWORD_LENGTH) throw await fail("PASSWORD_TOO_LONG");
-
-    const user = isValidEmail(email) ? await em.findOne(User, { email }) : null;
-    if (user === null) {
-      await this.hasher.verifyDummy(password);
-      throw await fail("UNKNOWN_EMAIL");
-    }
-    if (!(await this.hasher.verify(user.passwordHash, password))) throw await fail("WRONG_PASSWORD", user.id);
+    const { user } = checked;
+    await this.throttle.succeeded(em, place);
 
     // Cost parameters raised since this hash was made: upgrade it now, while we have the password.
     const rehashed = this.hasher.needsRehash(user.passwordHash) ? await this.hasher.hash(password) : null;
@@ -105,7 +119,6 @@ export class Accounts {
       if (rehashed !== null) await tx.nativeUpdate(User, { id: user.id }, { passwordHash: rehashed });
       return this.sessions.start(tx, user, client);
     });
-    await this.throttle.reset(em, email, client.ip);
     this.events({ event: "login", outcome: "success", userId: user.id, sessionId: issued.sessionId, ip: client.ip });
     return issued;
   }
@@ -122,10 +135,25 @@ export class Accounts {
     client: ClientInfo,
   ): Promise<IssuedTokens> {
     const { user, session } = viewer;
-    // The per-request check never reads the hash; this is the one operation that needs it.
-    const { passwordHash: storedHash } = await em.findOneOrFail(User, user.id, { fields: ["passwordHash"] });
     const current = normalizePassword(input.currentPassword);
-    if (codePointLength(current) > MAX_PASSWORD_LENGTH || !(await this.hasher.verify(storedHash, current))) {
+    // Whoever holds a stolen access token must not get unlimited guesses at
+    // the password through this operation: it counts with the logins (§10).
+    const place = await this.reservePasswordCheck(em, user.email, client, () =>
+      this.events({
+        event: "password_changed",
+        outcome: "failure",
+        reason: "THROTTLED",
+        userId: user.id,
+        ip: client.ip,
+      }),
+    );
+    const verified = await this.checkInPlace(em, place, async () => {
+      if (codePointLength(current) > MAX_PASSWORD_LENGTH) return false;
+      // The per-request check never reads the hash; this is the one operation that needs it.
+      const { passwordHash } = await em.findOneOrFail(User, user.id, { fields: ["passwordHash"] });
+      return this.hasher.verify(passwordHash, current);
+    });
+    if (!verified) {
       this.events({
         event: "password_changed",
         outcome: "failure",
@@ -135,6 +163,7 @@ export class Accounts {
       });
       throw invalidCredentials();
     }
+    await this.throttle.succeeded(em, place);
     const next = normalizePassword(input.newPassword);
     assertAcceptablePassword(next, user.email, this.passwordMinLength, "newPassword");
 
@@ -156,5 +185,38 @@ export class Accounts {
       ip: client.ip,
     });
     return issued;
+  }
+
+  /**
+   * Takes the login throttle's place for one password check of `email`;
+   * when there is none, tells `onThrottled` and throws RATE_LIMITED.
+   */
+  private async reservePasswordCheck(
+    em: EntityManager,
+    email: string,
+    client: ClientInfo,
+    onThrottled: () => void,
+  ): Promise<LoginPlace> {
+    try {
+      return await this.throttle.reserve(em, email, client.ip);
+    } catch (error) {
+      if (error instanceof AppError && error.code === "RATE_LIMITED") onThrottled();
+      throw error;
+    }
+  }
+
+  /**
+   * Runs one password check in its place. If it fails before a password was
+   * checked (the hashing queue is full, the database failed), the place goes
+   * back: no guess was made. Should that fail too, the place counts as a
+   * failure until it leaves the window, which errs on the safe side.
+   */
+  private async checkInPlace<T>(em: EntityManager, place: LoginPlace, check: () => Promise<T>): Promise<T> {
+    try {
+      return await check();
+    } catch (error) {
+      await this.throttle.release(em, place).catch(() => undefined);
+      throw error;
+    }
   }
 }

@@ -1,83 +1,121 @@
-import { createHash } from "node:crypto";
+import { createHmac } from "node:crypto";
 import type { EntityManager } from "@mikro-orm/core";
 import type { Clock } from "../clock";
-import { LoginFailure } from "../db/entities";
+import type { LoginAttemptStore } from "../db/stores/login-attempt-store";
+import { transaction } from "../db/transaction";
 import { rateLimited } from "../errors";
+import type { SecretKeys } from "./secret-keys";
 
 export interface LoginThrottlePolicy {
-  /** Failures for one email from one address before that pair is locked. */
+  /** Passwords checked for one email from one address, in a row without a success, within the window. */
   maxFailures: number;
-  /** Sliding window in which failures count; also how long a lock lasts at most. */
+  /** Sliding window in which attempts count; also how long a lock lasts at most. */
   windowSeconds: number;
 }
 
-/** Failures for one email from all addresses together are throttled at this multiple. */
+/** Attempts for one email from all addresses together are throttled at this multiple. */
 const ACCOUNT_WIDE_FACTOR = 10;
 
+/** Rows deleted per statement by `prune`, so no statement holds the database for long. */
+const PRUNE_BATCH = 1000;
+
+/** A granted place in the count: the right to check one password. */
+export interface LoginPlace {
+  readonly id: string;
+  readonly emailKeys: readonly string[];
+  readonly ip: string;
+}
+
 /**
- * Login throttling (NIST SP 800-63B §3.2.2, OWASP Authentication CS "account
- * lockout"), keyed on the email whether or not it has an account, so the
- * behaviour reveals nothing about which emails exist:
- * - per email and client address: after `maxFailures` failures in the window,
- *   every attempt, even with the right password, is refused until the oldest
- *   of them leaves the window;
+ * Login throttling (NIST SP 800-63B §5.2.2 "Rate Limiting"; OWASP
+ * Authentication Cheat Sheet, "Account lockout"), keyed on the email whether
+ * or not it has an account, so the behaviour reveals nothing about which
+ * emails exist:
+ * - per email and client address: at most `maxFailures` passwords are checked
+ *   in the window without a success in between; then every attempt, the right
+ *   password too, is refused until the oldest of them leaves the window;
  * - per email across addresses, at 10× that, against distributed guessing.
- * While locked nothing is hashed, so a locked account costs nothing to refuse.
+ *
+ * Exact under concurrency and across instances: an attempt first takes its
+ * place in the count — in one short transaction that holds a lock on the email
+ * (`stores/login-attempt-store.ts`), counts, and inserts — and only then is its
+ * password checked. However many attempts arrive at once, on however many
+ * instances, no more can be checked than there are places. A refused attempt
+ * takes no place, hashes nothing and does not extend the lock.
+ *
+ * A wrong password keeps its place until it leaves the window. A right one
+ * forgives (deletes) the places its address took for the email up to and
+ * including its own, in the order they were granted: the limit is on
+ * consecutive failures (NIST SP 800-63B §5.2.2), so the owner who mistyped a
+ * few times is not locked out later, and guesses from other addresses still
+ * count toward the account-wide limit.
  */
 export class LoginThrottle {
   constructor(
     private readonly policy: LoginThrottlePolicy,
+    private readonly store: LoginAttemptStore,
+    private readonly keys: SecretKeys,
     private readonly clock: Clock,
   ) {}
 
-  /** Throws RATE_LIMITED with `retryAfter` when the email is locked for this address. */
-  async assertAllowed(em: EntityManager, email: string, ip: string | null): Promise<void> {
-    const now = this.clock.now();
-    const emailHash = hashEmail(email);
-    const since = this.windowStart(now);
-    const [pair, account] = await Promise.all([
-      this.lockedUntil(em, { emailHash, ip: ip ?? "unknown", failedAt: { $gt: since } }, this.policy.maxFailures),
-      this.lockedUntil(em, { emailHash, failedAt: { $gt: since } }, this.policy.maxFailures * ACCOUNT_WIDE_FACTOR),
-    ]);
-    const until = Math.max(pair, account);
-    if (until > now.getTime()) throw rateLimited((until - now.getTime()) / 1000);
+  /**
+   * Takes a place for checking one password of `email` from `ip`, or throws
+   * RATE_LIMITED with `retryAfter` when there is none. Call it before the
+   * password is hashed, and outside any other transaction.
+   */
+  async reserve(em: EntityManager, email: string, ip: string | null): Promise<LoginPlace> {
+    const emailKeys = this.pseudonyms(email);
+    const address = ip ?? "unknown";
+    const { windowSeconds, maxFailures } = this.policy;
+    const outcome = await transaction(em, async (tx): Promise<{ id: string } | { retryAfter: number }> => {
+      await this.store.lockEmail(tx, emailKeys);
+      const now = this.clock.now();
+      const since = new Date(now.getTime() - windowSeconds * 1000);
+      const ofAddress = await this.store.nthNewest(tx, emailKeys, address, since, maxFailures);
+      const ofEmail = await this.store.nthNewest(tx, emailKeys, null, since, maxFailures * ACCOUNT_WIDE_FACTOR);
+      // Full: locked until the oldest attempt that fills it leaves the window.
+      const freeAt = Math.max(ofAddress?.getTime() ?? 0, ofEmail?.getTime() ?? 0) + windowSeconds * 1000;
+      if (ofAddress !== null || ofEmail !== null) return { retryAfter: (freeAt - now.getTime()) / 1000 };
+      return { id: await this.store.insert(tx, emailKeys[0] as string, address, now) };
+    });
+    if ("retryAfter" in outcome) throw rateLimited(outcome.retryAfter);
+    return { id: outcome.id, emailKeys, ip: address };
   }
 
-  async recordFailure(em: EntityManager, email: string, ip: string | null): Promise<void> {
-    const now = this.clock.now();
-    const emailHash = hashEmail(email);
-    em.create(LoginFailure, { emailHash, ip: ip ?? "unknown", failedAt: now });
-    await em.flush();
-    // Keep the table small: this email's failures that no longer count.
-    await em.nativeDelete(LoginFailure, { emailHash, failedAt: { $lte: this.windowStart(now) } });
-  }
-
-  /** A successful login clears this address's failures for the email (not other addresses'). */
-  async reset(em: EntityManager, email: string, ip: string | null): Promise<void> {
-    await em.nativeDelete(LoginFailure, { emailHash: hashEmail(email), ip: ip ?? "unknown" });
-  }
-
-  /** Deletes every failure that no longer counts (operator `prune`). */
-  prune(em: EntityManager): Promise<number> {
-    return em.nativeDelete(LoginFailure, { failedAt: { $lte: this.windowStart(this.clock.now()) } });
-  }
-
-  private windowStart(now: Date): Date {
-    return new Date(now.getTime() - this.policy.windowSeconds * 1000);
+  /** The password was right: this address's places for the email, up to this one, are forgiven. */
+  async succeeded(em: EntityManager, place: LoginPlace): Promise<void> {
+    await this.store.forgive(em, place.emailKeys, place.ip, place.id);
   }
 
   /**
-   * With `limit` failures in the window the key is locked until the oldest of
-   * the newest `limit` leaves it (epoch ms); 0 when not locked.
+   * No password was checked after all (the hashing queue was full, the
+   * database failed): the place goes back. A wrong password keeps its place.
    */
-  private async lockedUntil(em: EntityManager, where: object, limit: number): Promise<number> {
-    const newest = await em.find(LoginFailure, where, { orderBy: { failedAt: "desc" }, limit, fields: ["failedAt"] });
-    if (newest.length < limit) return 0;
-    const oldest = newest[newest.length - 1];
-    return oldest ? oldest.failedAt.getTime() + this.policy.windowSeconds * 1000 : 0;
+  async release(em: EntityManager, place: LoginPlace): Promise<void> {
+    await this.store.release(em, place.id);
   }
-}
 
-function hashEmail(email: string): string {
-  return createHash("sha256").update(email, "utf8").digest("base64url");
+  /** Deletes every attempt that no longer counts, in small batches (operator `prune`); returns how many. */
+  async prune(em: EntityManager): Promise<number> {
+    const before = new Date(this.clock.now().getTime() - this.policy.windowSeconds * 1000);
+    let total = 0;
+    for (;;) {
+      const deleted = await this.store.pruneBatch(em, before, PRUNE_BATCH);
+      total += deleted;
+      if (deleted < PRUNE_BATCH) return total;
+    }
+  }
+
+  /**
+   * The email as the throttle stores it: HMAC-SHA-256 under a key derived
+   * from SECRET_KEYS for this purpose only (not a bare SHA-256, which anyone
+   * holding a list of emails could reverse). One per accepted key, the
+   * current one first: new places are written under it, and counts include
+   * places written under the others, so a key rotation resets no count.
+   */
+  private pseudonyms(email: string): string[] {
+    return this.keys
+      .all("email-pseudonym")
+      .map(({ key }) => createHmac("sha256", key).update(email, "utf8").digest("base64url"));
+  }
 }

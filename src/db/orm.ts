@@ -16,7 +16,12 @@ export async function openDatabase(
     mkdirSync(dirname(database.path), { recursive: true });
     // The file holds password hashes: owner-only (ASVS 13.4, DR-06). Created before
     // SQLite opens it, because SQLite gives its -wal and -shm files the same mode.
-    closeSync(openSync(database.path, "a", 0o600));
+    // Only if it does not exist yet: closing any descriptor of a file drops every
+    // POSIX lock this process holds on it, so opening an existing database here
+    // would strip the locks of connections already open in the process (another
+    // in-process instance), and the next process to close it would delete the WAL
+    // under them (https://www.sqlite.org/howtocorrupt.html §2.2).
+    createOwnerOnly(database.path);
     chmodSync(database.path, 0o600);
   }
   const orm = await MikroORM.init(createOrmConfig(database, hooks));
@@ -50,6 +55,14 @@ export async function applyMigrations(orm: Orm, database: DatabaseConfig): Promi
     await lock.raw("select pg_advisory_xact_lock(hashtext(?))", [MIGRATION_LOCK]);
     return up();
   });
+}
+
+function createOwnerOnly(path: string): void {
+  try {
+    closeSync(openSync(path, "wx", 0o600));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+  }
 }
 
 /** For /readyz: true when the database answers a trivial query. */

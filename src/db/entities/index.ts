@@ -1,4 +1,4 @@
-import { LoginFailure } from "./LoginFailure";
+import { LoginAttempt } from "./LoginAttempt";
 import { Note } from "./Note";
 import { RateLimitCounter } from "./RateLimitCounter";
 import { Session } from "./Session";
@@ -6,6 +6,6 @@ import { User } from "./User";
 
 export type { SessionEndReason } from "./Session";
 export { ROLES, type Role } from "./User";
-export { LoginFailure, Note, RateLimitCounter, Session, User };
+export { LoginAttempt, Note, RateLimitCounter, Session, User };
 
-export const entities = [User, Session, Note, LoginFailure, RateLimitCounter];
+export const entities = [User, Session, Note, LoginAttempt, RateLimitCounter];

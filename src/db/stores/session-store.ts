@@ -81,7 +81,8 @@ export type Dialect = "sqlite" | "postgres";
 
 const SESSION = `s.id as s_id, s.user_id as s_user_id, s.created_at as s_created_at, s.last_used_at as s_last_used_at,
   s.expires_at as s_expires_at, s.ended_at as s_ended_at, s.user_agent as s_user_agent, s.ip as s_ip`;
-const USER = "u.id as u_id, u.email as u_email, u.roles as u_roles, u.created_at as u_created_at";
+/** A user's columns as `userOf` maps them (the table aliased `u`); the user store reads users the same way. */
+export const USER = "u.id as u_id, u.email as u_email, u.roles as u_roles, u.created_at as u_created_at";
 const REFRESH = `s.refresh_generation as r_generation, s.refresh_rotated_at as r_rotated_at,
   s.refresh_retired_below as r_retired_below, s.refresh_secret as r_secret, s.refresh_key_id as r_key_id`;
 /** BEHAVIOUR.md §5, the one definition of an active session; `isSessionActive` in auth/rotation.ts says the same. */
@@ -248,7 +249,7 @@ function sessionOf(row: Row): SessionRecord {
   };
 }
 
-function userOf(row: Row): UserSummary {
+export function userOf(row: Row): UserSummary {
   // jsonb arrives parsed from pg; SQLite keeps JSON as text.
   const roles = typeof row.u_roles === "string" ? JSON.parse(row.u_roles) : row.u_roles;
   return {

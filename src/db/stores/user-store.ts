@@ -1,15 +1,58 @@
 import type { EntityManager } from "@mikro-orm/core";
 import type { Role } from "../entities";
-import { queryRows } from "../sql";
+import { execute, queryRows } from "../sql";
+import { type Dialect, USER, type UserSummary, userOf } from "./session-store";
 
 // Roles are a small JSON array; the text match works the same on SQLite and PostgreSQL.
-const COUNT_WITH_ROLE = "select count(*) as n from users where cast(roles as text) like ?";
+const WITH_ROLE = "select id from users where cast(roles as text) like ? order by id";
+const BY_ID = `select ${USER} from users u where u.id = ?`;
+const BY_EMAIL = `select ${USER} from users u where u.email = ?`;
+const SET_ROLES = "update users set roles = ?, updated_at = ? where id = ?";
 
-/** Statements about users that the ORM's queries do not express on both databases alike. */
+/**
+ * Statements about users that the ORM's queries do not express on both
+ * databases alike: the row locks of role changes.
+ *
+ * Lock order (README "Concurrency"): a role change locks every row that holds
+ * the role it guards (ADMIN) in id order, then the changed user's row. It
+ * locks no session row, and transactions that lock sessions take at most
+ * their own user's row after them, so no two transactions wait for each other
+ * in a cycle. On SQLite the locks are no-ops: every write transaction starts
+ * with BEGIN IMMEDIATE and runs alone.
+ */
 export class UserStore {
-  /** How many users hold `role`, in `em`'s transaction if it has one. */
-  async countWithRole(em: EntityManager, role: Role): Promise<number> {
-    const [row] = await queryRows(em, COUNT_WITH_ROLE, [`%"${role}"%`]);
-    return Number(row?.n ?? 0);
+  private readonly forUpdate: string;
+
+  constructor(dialect: Dialect) {
+    this.forUpdate = dialect === "postgres" ? " for update" : "";
+  }
+
+  /**
+   * Inside a transaction: locks every user holding `role`, in id order, and
+   * returns their ids. On PostgreSQL a row whose roles changed while this
+   * waited for it is checked again and left out if it no longer holds the
+   * role; one granted the role after this began is not seen (too few, never
+   * too many).
+   */
+  async lockAllWithRole(tx: EntityManager, role: Role): Promise<string[]> {
+    const rows = await queryRows(tx, WITH_ROLE + this.forUpdate, [`%"${role}"%`]);
+    return rows.map((row) => String(row.id));
+  }
+
+  /** Inside a transaction: locks one user's row and reads it. */
+  async lockById(tx: EntityManager, id: string): Promise<UserSummary | null> {
+    const [row] = await queryRows(tx, BY_ID + this.forUpdate, [id]);
+    return row === undefined ? null : userOf(row);
+  }
+
+  /** Inside a transaction: locks the row of the user with this (normalised) email and reads it. */
+  async lockByEmail(tx: EntityManager, email: string): Promise<UserSummary | null> {
+    const [row] = await queryRows(tx, BY_EMAIL + this.forUpdate, [email]);
+    return row === undefined ? null : userOf(row);
+  }
+
+  /** Inside a transaction that holds the user's row. */
+  async setRoles(tx: EntityManager, id: string, roles: readonly Role[], now: Date): Promise<void> {
+    await execute(tx, SET_ROLES, [JSON.stringify(roles), now, id]);
   }
 }
