@@ -10,6 +10,7 @@ import type { Config } from "../config";
 import type { GraphQLContext } from "./context";
 import { createFormatError } from "./format-error";
 import { LIMITS, validationRules } from "./limits";
+import { operationChecks } from "./operation-checks";
 import { buildGraphQLSchema } from "./schema";
 
 /** Apollo Server for the schema, with the limits, error masking and production rules; started. */
@@ -26,6 +27,8 @@ export async function startApollo(app: FastifyInstance, config: Config): Promise
     logger: app.log,
     plugins: [
       fastifyApolloDrainPlugin(app),
+      // Input hygiene: it needs the variables' values.
+      operationChecks(),
       // Responses carry tokens and per-user data: never cacheable (the route sets no-store).
       ApolloServerPluginCacheControlDisabled(),
       // Sandbox for developers; in production no page at all (GraphQL CS: no GraphiQL/Explorer).
