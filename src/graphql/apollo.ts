@@ -27,7 +27,7 @@ export async function startApollo(app: FastifyInstance, config: Config): Promise
     logger: app.log,
     plugins: [
       fastifyApolloDrainPlugin(app),
-      // Input hygiene: it needs the variables' values.
+      // Input hygiene and the cost limit: they need the variables' values.
       operationChecks(),
       // Responses carry tokens and per-user data: never cacheable (the route sets no-store).
       ApolloServerPluginCacheControlDisabled(),

@@ -22,6 +22,8 @@ export const LIMITS = {
   maxTokens: 2_000,
   /** Characters in the document; checked before parsing. */
   maxDocumentLength: 10_000,
+  /** List items an operation may return, through nesting and aliases (cost-limit.ts). */
+  maxListItems: 1_000,
 } as const;
 
 /** The operations that hash a password or rotate a token: one per request at most. */
@@ -72,7 +74,9 @@ const reportInstead = {
 
 export const validationRules: ValidationRule[] = [
   maxDepthRule({ n: LIMITS.maxDepth, ignoreIntrospection: true, ...reportInstead }),
-  maxAliasesRule({ n: LIMITS.maxAliases, ...reportInstead }),
+  // graphql-armor lets `__typename` aliases through by default (allowList); each one
+  // is still a response key to build and send, so every alias counts (§10).
+  maxAliasesRule({ n: LIMITS.maxAliases, allowList: [], ...reportInstead }),
   maxDirectivesRule({ n: LIMITS.maxDirectives, ...reportInstead }),
   oneCredentialOperation,
 ];
