@@ -137,3 +137,87 @@ describe("alias cap: 20, `__typename` aliases included", () => {
     expect(errorCode((await run(mixed)).response)).toBe("GRAPHQL_VALIDATION_FAILED");
   });
 });
+
+describe("response size: at most 2 Mi characters of stored text per operation, large operations one at a time", () => {
+  const FULL = "{ edges { node { id title body owner { email } } } }";
+  let writer: Tokens & { email: string; password: string };
+  beforeAll(async () => {
+    // 100 notes as long as notes get: 200-character titles, 10,000-character bodies.
+    writer = await register(server.url);
+    for (let i = 0; i < 100; i += 10) {
+      await Promise.all(
+        Array.from({ length: 10 }, (_, j) =>
+          gql(
+            server.url,
+            "mutation($input: NoteInput!) { createNote(input: $input) { id } }",
+            { input: { title: `${i + j}`.padEnd(200, "t"), body: "b".repeat(10_000) } },
+            { token: writer.accessToken },
+          ),
+        ),
+      );
+    }
+  });
+
+  it("answers two full pages of the longest notes (about 2 MB) and refuses a third before execution", async () => {
+    const two = await gql(
+      server.url,
+      `{ ${aliases(2, "notes(first: 100)", FULL)} }`,
+      {},
+      { token: writer.accessToken },
+    );
+    expect(two.body.errors).toBeUndefined();
+    expect(two.body.data?.a1.edges).toHaveLength(100);
+    // 2 × 100 × (200 + 10,000 + the email) characters, plus ids and JSON: the bound, in bytes, for ASCII text.
+    expect(Buffer.byteLength(two.text)).toBeLessThan(2.2 * 1024 * 1024);
+
+    const before = server.queries.length;
+    const three = await gql(
+      server.url,
+      `{ ${aliases(3, "notes(first: 100)", FULL)} }`,
+      {},
+      { token: writer.accessToken },
+    );
+    expect(three.status).toBe(400);
+    expect(errorCode(three)).toBe("GRAPHQL_VALIDATION_FAILED");
+    expect(three.body.errors?.[0]?.message).toMatch(/at most 2097152 are allowed/);
+    expect(server.queries.slice(before).some((sql) => /^\s*select\b/i.test(sql))).toBe(false);
+    // 3 pages of titles only are fine: 60,000 characters.
+    const titles = await gql(
+      server.url,
+      `{ ${aliases(3, "notes(first: 100)", "{ edges { node { title } } }")} }`,
+      {},
+      { token: writer.accessToken },
+    );
+    expect(titles.body.errors).toBeUndefined();
+  });
+
+  it("counts text through variables and nesting, at its longest whatever is stored", async () => {
+    const query = `query($n: Int) { ${aliases(3, "notes(first: $n)", FULL)} }`;
+    expect(errorCode(await gql(server.url, query, { n: 100 }, { token: user.accessToken }))).toBe(
+      "GRAPHQL_VALIDATION_FAILED",
+    );
+    // 3 × 60 × 10,454 = 1,881,720: allowed, though this user's notes are short.
+    expect((await gql(server.url, query, { n: 60 }, { token: user.accessToken })).body.errors).toBeUndefined();
+  });
+
+  it("answers `me` while 30 large operations wait their turn, instead of after all of them", async () => {
+    const page = `{ notes(first: 100) ${FULL} }`;
+    // 31 open keep-alive connections first, so the 30 large requests arrive together, as an attacker's would.
+    await Promise.all(Array.from({ length: 31 }, () => gql(server.url, "{ __typename }")));
+    const finished: string[] = [];
+    const large = Array.from({ length: 30 }, () =>
+      gql(server.url, page, {}, { token: writer.accessToken }).then((r) => {
+        expect(r.body.data?.notes.edges).toHaveLength(100);
+        finished.push("large");
+      }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const me = gql(server.url, "{ me { id } }", {}, { token: user.accessToken }).then((r) => {
+      expect(r.body.data?.me.id).toBe(user.user.id);
+      finished.push("me");
+    });
+    await Promise.all([...large, me]);
+    // Without the gate, on SQLite every large operation read with the others ran before `me` was even read.
+    expect(finished.indexOf("me")).toBeLessThanOrEqual(2);
+  });
+});

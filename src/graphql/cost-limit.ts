@@ -9,14 +9,37 @@ import {
   isEnumType,
   isListType,
 } from "graphql";
+import { MAX_EMAIL_LENGTH } from "../auth/emails";
+import { MAX_USER_AGENT_LENGTH } from "../auth/sessions";
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from "../db/pagination";
+import { MAX_BODY_LENGTH, MAX_TITLE_LENGTH } from "../notes/notes";
 import { executedFields, type OperationInput, possibleObjectTypes, rootTypeOf, subSelections } from "./executed-fields";
 
+/** The worst case of one operation's response, known before it runs. */
+export interface OperationCost {
+  /** List items it can return, through nesting and aliases: checked against LIMITS.maxListItems. */
+  listItems: number;
+  /** Characters of stored text it can return (titles, bodies, emails, user agents): LIMITS.maxResponseText. */
+  storedText: number;
+}
+
 /**
- * How many list items an operation can return at most, from the document and
- * the variables alone: the number checked against LIMITS.maxListItems. Each
- * list counts its largest possible length, multiplied by the lengths of the
- * lists it sits in:
+ * Text that clients store and read back, at its longest (characters, i.e.
+ * code points). What makes a response large: 1,000 notes of 10,000
+ * characters are 10 MB, while every other field is an id, a date, a
+ * number or a short token (≤ ~100 bytes), bounded by the list items.
+ */
+const STORED_TEXT: Readonly<Record<string, number>> = {
+  "Note.title": MAX_TITLE_LENGTH,
+  "Note.body": MAX_BODY_LENGTH,
+  "User.email": MAX_EMAIL_LENGTH,
+  "Session.userAgent": MAX_USER_AGENT_LENGTH,
+};
+
+/**
+ * The worst case of an operation, from the document and the variables alone.
+ * Each list counts its largest possible length, multiplied by the lengths of
+ * the lists it sits in:
  *
  * - a page (a field with a `first` argument: `notes`, `users`) counts `first`
  *   rows, its default when absent, at most MAX_PAGE_SIZE (a larger `first` is
@@ -28,16 +51,20 @@ import { executedFields, type OperationInput, possibleObjectTypes, rootTypeOf, s
  *   such lists return at most that many (`sessions`: the 100 most recent).
  *
  * So `notes(first: 100) { edges { node { owner { roles } } } }` is 100 + 100×2
- * = 300 items, and 20 aliases of `notes(first: 100)` are 2,000.
+ * = 300 items, and 20 aliases of `notes(first: 100)` are 2,000. Stored text
+ * counts each STORED_TEXT field at its longest, times the lists around it:
+ * `notes(first: 100) { edges { node { title body } } }` is 1,020,000.
  *
  * Introspection (`__schema`, `__type`) is not counted: its size is the
  * schema's, and it is off in production. Variables count with their values
  * (this runs after variable coercion, see operation-checks.ts), so
  * `first: $n` costs `$n`; `@skip`/`@include` are applied as execution does.
  */
-export function countListItems(input: OperationInput): number {
+export function operationCost(input: OperationInput): OperationCost {
+  const cost = { listItems: 0, storedText: 0 };
   const root = rootTypeOf(input);
-  return root ? itemsIn(input, root, [input.operation.selectionSet], 1, false) : 0;
+  if (root) addCost(input, cost, root, [input.operation.selectionSet], 1, false);
+  return cost;
 }
 
 /**
@@ -45,14 +72,14 @@ export function countListItems(input: OperationInput): number {
  * lists above it). `inPage`: the object is a page (a connection), whose
  * `edges` are its rows.
  */
-function itemsIn(
+function addCost(
   input: OperationInput,
+  cost: OperationCost,
   type: GraphQLObjectType,
   selectionSets: Parameters<typeof executedFields>[2],
   multiplier: number,
   inPage: boolean,
-): number {
-  let items = 0;
+): void {
   for (const nodes of executedFields(input, type, selectionSets).values()) {
     const [node] = nodes;
     const field = node && type.getFields()[node.name.value];
@@ -62,17 +89,21 @@ function itemsIn(
     const rowsOfPage = inPage && field.name === "edges";
     const list = !rowsOfPage && isListType(getNullableType(field.type));
     const resolved = multiplier * (page ?? (list ? listLength(field) : 1));
-    if (page !== null || list) items += resolved;
+    if (page !== null || list) cost.listItems += resolved;
+    cost.storedText += resolved * (STORED_TEXT[`${type.name}.${field.name}`] ?? 0);
 
     const named = getNamedType(field.type);
     if (!isCompositeType(named)) continue;
     // An interface or union: the costliest of its object types.
-    const below = possibleObjectTypes(input, named).map((object) =>
-      itemsIn(input, object, subSelections(nodes), resolved, page !== null),
-    );
-    items += Math.max(0, ...below);
+    let worst = { listItems: 0, storedText: 0 };
+    for (const object of possibleObjectTypes(input, named)) {
+      const below = { listItems: 0, storedText: 0 };
+      addCost(input, below, object, subSelections(nodes), resolved, page !== null);
+      if (below.listItems + below.storedText > worst.listItems + worst.storedText) worst = below;
+    }
+    cost.listItems += worst.listItems;
+    cost.storedText += worst.storedText;
   }
-  return items;
 }
 
 /** `first` of a page field (null when the field is not a page). */

@@ -24,6 +24,21 @@ export const LIMITS = {
   maxDocumentLength: 10_000,
   /** List items an operation may return, through nesting and aliases (cost-limit.ts). */
   maxListItems: 1_000,
+  /**
+   * Characters of stored text (titles, bodies, emails, user agents) an
+   * operation may return at their longest: 2 Mi, two full pages of the
+   * longest notes with their owners' emails (2 × 100 × 10,454). Bounds a
+   * response at about 2 MB of ASCII, 8 MiB of UTF-8 at worst (cost-limit.ts).
+   */
+  maxResponseText: 2 * 1024 * 1024,
+  /** Above this much stored text (ten of the longest notes) an operation is large… */
+  largeResponseText: 100_000,
+  /**
+   * …and large operations run one at a time per instance (large-operations.ts):
+   * their work is CPU on one thread, so running two at once only makes both
+   * hold the event loop longer.
+   */
+  largeOperationsAtOnce: 1,
 } as const;
 
 /** The operations that hash a password or rotate a token: one per request at most. */

@@ -1,9 +1,10 @@
 import type { ApolloServerPlugin } from "@apollo/server";
 import { GraphQLError, getVariableValues } from "graphql";
 import { badUserInput } from "../errors";
-import { countListItems } from "./cost-limit";
+import { operationCost } from "./cost-limit";
 import { fragmentsOf, type OperationInput } from "./executed-fields";
 import { findMalformedString, type MalformedString } from "./input-hygiene";
+import { LargeOperationGate } from "./large-operations";
 import { LIMITS } from "./limits";
 
 const PROBLEMS: Record<MalformedString["problem"], string> = {
@@ -21,13 +22,18 @@ const tooCostly = (message: string) =>
  * document across requests with other variables). They run at
  * `didResolveOperation`, after validation and before any resolver:
  * - a malformed string is BAD_USER_INPUT with `field` (input-hygiene.ts);
- * - more than LIMITS.maxListItems list items is GRAPHQL_VALIDATION_FAILED,
- *   like the depth and alias limits (cost-limit.ts).
+ * - more than LIMITS.maxListItems list items, or LIMITS.maxResponseText
+ *   characters of stored text, is GRAPHQL_VALIDATION_FAILED (cost-limit.ts);
+ * - an operation above LIMITS.largeResponseText waits for one of
+ *   LIMITS.largeOperationsAtOnce slots (large-operations.ts).
  * A refusal answers HTTP 400, as Apollo does for variables of the wrong type.
  */
 export function operationChecks(): ApolloServerPlugin {
+  const gate = new LargeOperationGate(LIMITS.largeOperationsAtOnce);
   return {
     async requestDidStart() {
+      let leave: (() => void) | undefined;
+      let finished = false;
       return {
         async didResolveOperation({ schema, document, operation, request }) {
           if (!operation) return; // no such operation: execution reports it
@@ -48,12 +54,27 @@ export function operationChecks(): ApolloServerPlugin {
             const error = badUserInput(malformed.field, `${malformed.field} ${PROBLEMS[malformed.problem]}`);
             throw new GraphQLError(error.message, { originalError: error, extensions: { http: { status: 400 } } });
           }
-          const listItems = countListItems(input);
-          if (listItems > LIMITS.maxListItems) {
+          const cost = operationCost(input);
+          if (cost.listItems > LIMITS.maxListItems) {
             throw tooCostly(
-              `The operation may return ${listItems} list items; at most ${LIMITS.maxListItems} are allowed (first × nesting × aliases)`,
+              `The operation may return ${cost.listItems} list items; at most ${LIMITS.maxListItems} are allowed (first × nesting × aliases)`,
             );
           }
+          if (cost.storedText > LIMITS.maxResponseText) {
+            throw tooCostly(
+              `The operation may return ${cost.storedText} characters of notes, emails and other stored text; at most ${LIMITS.maxResponseText} are allowed (one full page of notes): ask for the rest in another request`,
+            );
+          }
+          if (cost.storedText > LIMITS.largeResponseText) {
+            const release = await gate.enter();
+            // Apollo may already be answering (another plugin failed): then free the slot at once.
+            if (finished) release();
+            else leave = release;
+          }
+        },
+        async willSendResponse() {
+          finished = true;
+          leave?.();
         },
       };
     },
