@@ -46,7 +46,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     bodyLimit: BODY_LIMIT_BYTES,
   });
 
-  // First of all hooks: everything after it reads a client address that is an IP address.
+  // Before anything reads request.ip: forwarded entries that are not IP addresses are dropped.
   registerClientAddress(app, config.trustProxy);
   closeConnectionsWhenStopping(app);
   await registerHttpSecurity(app, config);

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from "vitest";
-import { gql, newCredentials, REGISTER, type Tokens } from "./helpers/graphql";
+import { errorCode, gql, LOGIN, newCredentials, REGISTER, type Tokens } from "./helpers/graphql";
 import { startServer, type TestServer } from "./helpers/server";
 
 // Every test request comes from 127.0.0.1. What a server took as the client's
@@ -88,6 +88,23 @@ describe("forwarded entries that are not IP addresses are ignored", () => {
       // The longest text form of an address (45 characters) is kept whole.
       const longest = "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255";
       expect(await addressTaken(server, longest)).toBe(longest);
+      // Nor is it logged: the request log line is written with the address that was taken.
+      expect(server.logs.join("\n")).not.toMatch(/x{100}|a{100}|9{100}|eth(eth){29}/);
+    }
+  });
+
+  it("records a failed login from the longest address, or from a non-address, without an error", async () => {
+    const server = await serverWith("true");
+    const registered = await gql<{ register: Tokens }>(server.url, REGISTER, newCredentials());
+    const email = registered.body.data?.register.user.email;
+    for (const forwardedFor of ["ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255", "z".repeat(100)]) {
+      const r = await gql(
+        server.url,
+        LOGIN,
+        { email, password: "not the password at all" },
+        { headers: { "x-forwarded-for": forwardedFor } },
+      );
+      expect(errorCode(r)).toBe("INVALID_CREDENTIALS");
     }
   });
 });

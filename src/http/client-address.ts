@@ -1,3 +1,4 @@
+import type { IncomingMessage } from "node:http";
 import { BlockList, isIP } from "node:net";
 import type { FastifyInstance } from "fastify";
 import type { Config } from "../config";
@@ -65,19 +66,18 @@ export function keepForwardedAddresses(header: string): string {
 
 /**
  * Configures who may set the client address: Fastify's `trustProxy` option
- * (see `proxyTrust`) plus the first hook of every request, which cuts the
- * non-addresses out of X-Forwarded-For before anything reads `request.ip`
- * (throttling, sessions, rate limits, logs).
+ * (see `proxyTrust`), and the non-addresses cut out of X-Forwarded-For before
+ * Fastify sees the request, so everything that reads `request.ip` gets an IP
+ * address (throttling, sessions, rate limits, and the "incoming request" log
+ * line, which Fastify writes before any hook runs).
  */
 export function registerClientAddress(app: FastifyInstance, setting: TrustProxy): void {
   if (setting === false) return; // the header is never read
-  app.addHook("onRequest", async (request) => {
-    // proxy-addr reads the raw request's headers.
-    const headers = request.raw.headers;
-    const header = headers["x-forwarded-for"];
+  app.server.prependListener("request", (request: IncomingMessage) => {
+    const header = request.headers["x-forwarded-for"];
     if (typeof header !== "string") return;
     const kept = keepForwardedAddresses(header);
-    if (kept === "") delete headers["x-forwarded-for"];
-    else headers["x-forwarded-for"] = kept;
+    if (kept === "") delete request.headers["x-forwarded-for"];
+    else request.headers["x-forwarded-for"] = kept;
   });
 }
