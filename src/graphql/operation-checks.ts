@@ -62,7 +62,7 @@ export function operationChecks(): ApolloServerPlugin {
           }
           if (cost.storedText > LIMITS.maxResponseText) {
             throw tooCostly(
-              `The operation may return ${cost.storedText} characters of notes, emails and other stored text; at most ${LIMITS.maxResponseText} are allowed (one full page of notes): ask for the rest in another request`,
+              `The operation may return ${cost.storedText} characters of notes, emails and other stored text; at most ${LIMITS.maxResponseText} are allowed (two full pages of the longest notes): ask for the rest in another request`,
             );
           }
           if (cost.storedText > LIMITS.largeResponseText) {
