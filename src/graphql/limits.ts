@@ -28,7 +28,9 @@ export const LIMITS = {
    * Characters of stored text (titles, bodies, emails, user agents) an
    * operation may return at their longest: 2 Mi, two full pages of the
    * longest notes with their owners' emails (2 × 100 × 10,454). Bounds a
-   * response at about 2 MB of ASCII, 8 MiB of UTF-8 at worst (cost-limit.ts).
+   * response at about 2 MB of ASCII text; 8 MiB if every character takes 4
+   * bytes of UTF-8, 12 MiB if every one is a control character that JSON
+   * escapes as \u00XX; plus at most 1,000 items of ids and dates (cost-limit.ts).
    */
   maxResponseText: 2 * 1024 * 1024,
   /** Above this much stored text (ten of the longest notes) an operation is large… */
