@@ -6,6 +6,7 @@ import type { Config } from "./config";
 import { type Orm, openDatabase } from "./db/orm";
 import { startApollo } from "./graphql/apollo";
 import { createContext } from "./graphql/context";
+import { proxyTrust, registerClientAddress } from "./http/client-address";
 import { closeConnectionsWhenStopping } from "./http/graceful-close";
 import { registerGraphQLRoute } from "./http/graphql-route";
 import { registerHealthRoutes } from "./http/health";
@@ -44,15 +45,13 @@ const BODY_LIMIT_BYTES = 64 * 1024;
 export async function buildApp(config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger: { ...loggerOptions(config.logLevel), ...(options.logStream ? { stream: options.logStream } : {}) },
-    // A hop count n trusts the n nearest proxies (hop 0 is the socket's peer).
-    trustProxy:
-      typeof config.trustProxy === "number"
-        ? (_address, hop) => hop < (config.trustProxy as number)
-        : config.trustProxy,
+    trustProxy: proxyTrust(config.trustProxy),
     bodyLimit: BODY_LIMIT_BYTES,
     ...httpTimeoutOptions({ ...DEFAULT_HTTP_TIMEOUTS, ...options.httpTimeouts }),
   });
 
+  // Before anything reads request.ip: forwarded entries that are not IP addresses are dropped.
+  registerClientAddress(app, config.trustProxy);
   closeConnectionsWhenStopping(app);
   await registerHttpSecurity(app, config);
   await app.register(cookie);

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { isIP } from "node:net";
 import { availableParallelism } from "node:os";
 import { dirname, resolve } from "node:path";
 import { z } from "zod";
@@ -45,8 +46,8 @@ export interface Config {
   introspection: boolean;
   /**
    * Which X-Forwarded-For hops to believe: false (none), a hop count, or the
-   * proxies' addresses/CIDRs. Never "all": the left-most entry is whatever the
-   * client wrote.
+   * proxies' addresses/CIDRs (`true` becomes LOCAL_PROXY_RANGES). Never "all":
+   * the left-most entry is whatever the client wrote.
    */
   trustProxy: false | number | string[];
   logLevel: LogLevel;
@@ -136,7 +137,11 @@ const envSchema = z.object({
       "must be true, false, a hop count or proxy addresses",
     )
     .default("false")
-    .transform(parseTrustProxy),
+    .transform(parseTrustProxy)
+    .refine(
+      (value) => !Array.isArray(value) || value.every(isAddressOrCidr),
+      "each proxy must be an IP address or a CIDR range such as 10.0.0.0/8",
+    ),
   LOG_LEVEL: z.enum(LOG_LEVELS, `must be one of ${LOG_LEVELS.join(", ")}`).default("info"),
   SHUTDOWN_TIMEOUT: int(1, 3600).default(10),
 });
@@ -229,12 +234,27 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
   };
 }
 
-/** `true` is one hop: the usual single reverse proxy in front of the server. */
+/**
+ * What TRUST_PROXY=true believes: proxies on this host or a private network
+ * (loopback, RFC 1918, RFC 4193 unique-local), where a reverse proxy in front
+ * of this server lives. Never the internet: with a public client connecting
+ * directly, its X-Forwarded-For is ignored. Link-local (169.254/16, fe80::/10)
+ * and carrier-grade NAT (100.64/10) are left out; list them if a proxy is there.
+ */
+export const LOCAL_PROXY_RANGES = ["127.0.0.0/8", "::1", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"];
+
 function parseTrustProxy(value: string): false | number | string[] {
   if (value === "false" || value === "0") return false;
-  if (value === "true") return 1;
+  if (value === "true") return [...LOCAL_PROXY_RANGES];
   if (/^\d+$/.test(value)) return Number(value);
   return value.split(",").map((s) => s.trim());
+}
+
+function isAddressOrCidr(entry: string): boolean {
+  const [address = "", prefix, ...rest] = entry.split("/");
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128));
 }
 
 function parseDatabaseUrl(url: string): DatabaseConfig {

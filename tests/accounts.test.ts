@@ -126,9 +126,9 @@ describe("password policy", () => {
     expect(ok(await login(creds.email, "cafe\u0301 au lait du matin"))).toBe(true);
   });
 
-  it("never trims or case-folds, verifies every character and is NUL-safe", async () => {
+  it("never trims or case-folds, and verifies every character", async () => {
     const creds = newCredentials("exact");
-    const password = "Exact\u0000Match Passphrase 2026 with more characters to pass seventy-two bytes of bcrypt!";
+    const password = "Exact Match Passphrase 2026 with more characters to pass seventy-two bytes of bcrypt!";
     expect(ok(await reg(creds.email, password))).toBe(true);
     for (const wrong of [
       ` ${password}`,
@@ -141,6 +141,14 @@ describe("password policy", () => {
       expect(errorCode(await login(creds.email, wrong))).toBe("INVALID_CREDENTIALS");
     }
     expect(ok(await login(creds.email, password))).toBe(true);
+  });
+
+  it("refuses a NUL in a password instead of storing or cutting at it (v2, §4)", async () => {
+    const creds = newCredentials("nul");
+    const r = await reg(creds.email, "Exact\u0000Match Passphrase 2026 with more characters");
+    expect(r.status).toBe(400); // refused before execution: nothing ran
+    expect(r.body.errors?.[0]?.extensions).toEqual({ code: "BAD_USER_INPUT", field: "password" });
+    expect(await server.sql("select id from users where email = ?", [creds.email])).toHaveLength(0);
   });
 
   it("round-trips CJK and emoji passwords", async () => {

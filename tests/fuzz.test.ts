@@ -169,3 +169,49 @@ describe("fuzzing the GraphQL endpoint", () => {
     expect(Number(n)).toBe(3);
   }, 180_000);
 });
+
+describe("fuzzing string arguments with NUL and unpaired surrogates", () => {
+  /** [operation, variables holding `s`, the field BAD_USER_INPUT must name]. */
+  const TARGETS: Array<[string, (s: string) => Record<string, unknown>, string]> = [
+    [REGISTER, (s) => ({ email: "fuzz@example.com", password: s }), "password"],
+    [REGISTER, (s) => ({ email: s, password: "correct horse battery staple" }), "email"],
+    [LOGIN, (s) => ({ email: residents[0]?.email, password: s }), "password"],
+    [REFRESH, (s) => ({ token: s }), "refreshToken"],
+    [
+      "mutation($input: NoteInput!) { createNote(input: $input) { id } }",
+      (s) => ({ input: { title: s, body: "" } }),
+      "title",
+    ],
+    [
+      "mutation($input: NoteInput!) { createNote(input: $input) { id } }",
+      (s) => ({ input: { title: "t", body: s } }),
+      "body",
+    ],
+    [
+      "mutation($id: ID!, $patch: NotePatch!) { updateNote(id: $id, patch: $patch) { id } }",
+      (s) => ({ id: s, patch: {} }),
+      "id",
+    ],
+    ["query($after: String) { notes(after: $after) { totalCount } }", (s) => ({ after: s }), "after"],
+  ];
+  const malformed = fc
+    .tuple(
+      fc.string({ maxLength: 40 }),
+      fc.constantFrom("\u0000", "\uD800", "\uDBFF", "\uDC00", "\uDFFF", "\uDC00\uD800"),
+      fc.string({ unit: "grapheme", maxLength: 40 }),
+    )
+    .map(([before, bad, after]) => before + bad + after);
+
+  it("refuses each one with BAD_USER_INPUT naming its field, before anything runs, however it is placed", async () => {
+    const users = await server.sql<{ n: number }>("select count(*) as n from users");
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...TARGETS), malformed, async ([query, variablesOf, field], s) => {
+        const r = await gql(server.url, query, variablesOf(s), { token: residents[1]?.accessToken });
+        expect(r.status).toBe(400);
+        expect(r.body.errors?.[0]?.extensions).toEqual({ code: "BAD_USER_INPUT", field });
+      }),
+      { numRuns: 300 },
+    );
+    expect(await server.sql<{ n: number }>("select count(*) as n from users")).toEqual(users);
+  });
+});

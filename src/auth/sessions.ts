@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { EntityManager } from "@mikro-orm/core";
 import type { Clock } from "../clock";
 import { isUuid } from "../db/ids";
+import { MAX_PAGE_SIZE } from "../db/pagination";
 import type {
   SessionEndReason,
   SessionForRefresh,
@@ -44,7 +45,8 @@ export interface SessionPolicy extends RefreshPolicy {
 
 /** Sessions pruned per statement: each batch is one short write, so requests never queue long behind it. */
 const PRUNE_BATCH = 500;
-const MAX_USER_AGENT_LENGTH = 512;
+/** User-Agent headers are cut to this many characters before they are stored. */
+export const MAX_USER_AGENT_LENGTH = 512;
 
 type RotationOutcome =
   | { kind: "issued"; found: SessionForRefresh; generation: number; keyId: Buffer | undefined; lastUsedAt: Date }
@@ -210,9 +212,13 @@ export class Sessions {
     return this.tokensFor(found.user, sessionId, refreshToken, expiresAt);
   }
 
-  /** A user's active sessions, newest first. */
+  /**
+   * A user's active sessions, newest first: at most a page of them (the 100
+   * most recent). Nothing else caps how many sessions a user has, and the
+   * cost limit (graphql/cost-limit.ts) counts this list as one full page.
+   */
   listActive(em: EntityManager, userId: string): Promise<SessionRecord[]> {
-    return this.store.listActive(em, userId, this.clock.now());
+    return this.store.listActive(em, userId, this.clock.now(), MAX_PAGE_SIZE);
   }
 
   countActive(em: EntityManager, userId: string): Promise<number> {

@@ -1,5 +1,6 @@
 import type { EntityManager, EntityName, FilterQuery } from "@mikro-orm/core";
 import { badUserInput } from "../errors";
+import { isUuid } from "./ids";
 
 export const DEFAULT_PAGE_SIZE = 20;
 export const MAX_PAGE_SIZE = 100;
@@ -25,13 +26,30 @@ interface Keyed {
 const encodeCursor = (row: Keyed) =>
   Buffer.from(JSON.stringify([row.createdAt.getTime(), row.id])).toString("base64url");
 
+/**
+ * Cursor times a row's createdAt can have: 1970 to the end of year 9999.
+ * Wider would reach the database as what it cannot hold: JavaScript's Invalid
+ * Date past ±8.64e15 ms, PostgreSQL's "timestamp out of range" before 4713 BC.
+ */
+const CURSOR_TIMES = { min: 0, max: Date.UTC(9999, 11, 31, 23, 59, 59, 999) };
+
+/**
+ * Only a cursor shaped like the ones this server makes is accepted: an
+ * integer time in CURSOR_TIMES and a UUID. Anything else (`[1e300,"x"]`, a
+ * non-UUID id) would fail in the database as a 500 instead of BAD_USER_INPUT.
+ */
 function decodeCursor(cursor: string): { createdAt: Date; id: string } {
+  let decoded: unknown;
   try {
-    const [time, id] = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as unknown[];
-    if (typeof time === "number" && Number.isFinite(time) && typeof id === "string")
-      return { createdAt: new Date(time), id };
+    decoded = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
   } catch {
-    // fall through: a cursor we did not make
+    decoded = null; // not JSON: not ours
+  }
+  if (Array.isArray(decoded) && decoded.length === 2) {
+    const [time, id] = decoded as unknown[];
+    const inRange =
+      Number.isSafeInteger(time) && (time as number) >= CURSOR_TIMES.min && (time as number) <= CURSOR_TIMES.max;
+    if (inRange && typeof id === "string" && isUuid(id)) return { createdAt: new Date(time as number), id };
   }
   throw badUserInput("after", "The cursor is not valid; pass an endCursor from a previous page");
 }

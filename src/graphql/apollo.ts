@@ -9,6 +9,7 @@ import type { Config } from "../config";
 import type { GraphQLContext } from "./context";
 import { createFormatError } from "./format-error";
 import { LIMITS, validationRules } from "./limits";
+import { operationChecks } from "./operation-checks";
 import { buildGraphQLSchema } from "./schema";
 import { unavailableStatusPlugin } from "./unavailable-status";
 
@@ -30,6 +31,8 @@ export async function startApollo(app: FastifyInstance, config: Config): Promise
     // signal. Without them nothing calls stop(), so no drain plugin either.
     stopOnTerminationSignals: false,
     plugins: [
+      // Input hygiene and the cost limit: they need the variables' values.
+      operationChecks(),
       // Responses carry tokens and per-user data: never cacheable (the route sets no-store).
       ApolloServerPluginCacheControlDisabled(),
       // Database down for the whole operation: 503 + Retry-After, not 200.

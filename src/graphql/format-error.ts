@@ -1,6 +1,6 @@
 import { unwrapResolverError } from "@apollo/server/errors";
 import type { ValidationError } from "class-validator";
-import type { GraphQLFormattedError } from "graphql";
+import { GraphQLError, type GraphQLFormattedError } from "graphql";
 import { ArgumentValidationError } from "type-graphql";
 import { isDatabaseUnavailable } from "../db/unavailable";
 import { AppError, serviceUnavailable } from "../errors";
@@ -31,7 +31,7 @@ export const DATABASE_RETRY_AFTER_SECONDS = 2;
  */
 export function createFormatError(log: ErrorLogger) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
-    const original = unwrapResolverError(error);
+    const original = appErrorIn(error) ?? unwrapResolverError(error);
     const where = { locations: formatted.locations, path: formatted.path };
 
     if (original instanceof AppError) {
@@ -57,6 +57,14 @@ export function createFormatError(log: ErrorLogger) {
     log.error({ err: describe(original) }, "unexpected error while resolving a GraphQL operation");
     return { message: "Internal server error", ...where, extensions: { code: "INTERNAL_SERVER_ERROR" } };
   };
+}
+
+/**
+ * The AppError inside a GraphQLError: a resolver's (with a path), or a
+ * plugin's thrown before execution (operation-checks.ts, no path).
+ */
+function appErrorIn(error: unknown): AppError | null {
+  return error instanceof GraphQLError && error.originalError instanceof AppError ? error.originalError : null;
 }
 
 function firstFailure(errors: ValidationError[]): { field: string; message: string } | null {

@@ -22,6 +22,25 @@ export const LIMITS = {
   maxTokens: 2_000,
   /** Characters in the document; checked before parsing. */
   maxDocumentLength: 10_000,
+  /** List items an operation may return, through nesting and aliases (cost-limit.ts). */
+  maxListItems: 1_000,
+  /**
+   * Characters of stored text (titles, bodies, emails, user agents) an
+   * operation may return at their longest: 2 Mi, two full pages of the
+   * longest notes with their owners' emails (2 × 100 × 10,454). Bounds a
+   * response at about 2 MB of ASCII text; 8 MiB if every character takes 4
+   * bytes of UTF-8, 12 MiB if every one is a control character that JSON
+   * escapes as \u00XX; plus at most 1,000 items of ids and dates (cost-limit.ts).
+   */
+  maxResponseText: 2 * 1024 * 1024,
+  /** Above this much stored text (ten of the longest notes) an operation is large… */
+  largeResponseText: 100_000,
+  /**
+   * …and large operations run one at a time per instance (large-operations.ts):
+   * their work is CPU on one thread, so running two at once only makes both
+   * hold the event loop longer.
+   */
+  largeOperationsAtOnce: 1,
 } as const;
 
 /** The operations that hash a password or rotate a token: one per request at most. */
@@ -72,7 +91,9 @@ const reportInstead = {
 
 export const validationRules: ValidationRule[] = [
   maxDepthRule({ n: LIMITS.maxDepth, ignoreIntrospection: true, ...reportInstead }),
-  maxAliasesRule({ n: LIMITS.maxAliases, ...reportInstead }),
+  // graphql-armor lets `__typename` aliases through by default (allowList); each one
+  // is still a response key to build and send, so every alias counts (§10).
+  maxAliasesRule({ n: LIMITS.maxAliases, allowList: [], ...reportInstead }),
   maxDirectivesRule({ n: LIMITS.maxDirectives, ...reportInstead }),
   oneCredentialOperation,
 ];

@@ -56,8 +56,12 @@ export class Notes {
   }
 }
 
-function checkTitle(raw: string): string {
-  const title = raw.trim();
+/**
+ * Stored exactly as sent (BEHAVIOUR.md §4): no trimming behind the user's
+ * back, so "  draft " stays "  draft " and a title of spaces is a title.
+ * NUL and unpaired surrogates never get here (graphql/input-hygiene.ts).
+ */
+function checkTitle(title: string): string {
   if (title.length === 0) throw badUserInput("title", "Title must not be empty");
   if (codePointLength(title) > MAX_TITLE_LENGTH) {
     throw badUserInput("title", `Title must be at most ${MAX_TITLE_LENGTH} characters`);

@@ -103,7 +103,7 @@ const SQL = {
   viewer: `select ${SESSION}, ${USER} from sessions s join users u on u.id = s.user_id
     where s.id = ? and s.user_id = ? and ${ACTIVE}`,
   ofUser: `select ${SESSION} from sessions s where s.id = ? and s.user_id = ?`,
-  listActive: `select ${SESSION} from sessions s where s.user_id = ? and ${ACTIVE} order by s.created_at desc, s.id desc`,
+  listActive: `select ${SESSION} from sessions s where s.user_id = ? and ${ACTIVE} order by s.created_at desc, s.id desc limit ?`,
   countActive: `select count(*) as n from sessions s where s.user_id = ? and ${ACTIVE}`,
   // Dead for good: ended, past the absolute end, or idle past the refresh lifetime.
   pruneBatch: `delete from sessions where id in (
@@ -216,8 +216,9 @@ export class SessionStore {
     return row === undefined ? null : sessionOf(row);
   }
 
-  async listActive(em: EntityManager, userId: string, now: Date): Promise<SessionRecord[]> {
-    return (await queryRows(em, SQL.listActive, [userId, now])).map(sessionOf);
+  /** The newest `limit` active sessions of a user. */
+  async listActive(em: EntityManager, userId: string, now: Date, limit: number): Promise<SessionRecord[]> {
+    return (await queryRows(em, SQL.listActive, [userId, now, limit])).map(sessionOf);
   }
 
   async countActive(em: EntityManager, userId: string, now: Date): Promise<number> {

@@ -1,0 +1,82 @@
+import type { ApolloServerPlugin } from "@apollo/server";
+import { GraphQLError, getVariableValues } from "graphql";
+import { badUserInput } from "../errors";
+import { operationCost } from "./cost-limit";
+import { fragmentsOf, type OperationInput } from "./executed-fields";
+import { findMalformedString, type MalformedString } from "./input-hygiene";
+import { LargeOperationGate } from "./large-operations";
+import { LIMITS } from "./limits";
+
+const PROBLEMS: Record<MalformedString["problem"], string> = {
+  NUL: "contains a NUL character",
+  UNPAIRED_SURROGATE: "contains an unpaired UTF-16 surrogate (not valid Unicode text)",
+};
+
+/** Refused before execution, like the depth and alias limits: 400, nothing ran. */
+const tooCostly = (message: string) =>
+  new GraphQLError(message, { extensions: { code: "GRAPHQL_VALIDATION_FAILED", http: { status: 400 } } });
+
+/**
+ * The checks that need the variables' values, so cannot be validation rules
+ * (graphql-js validates the document alone, and Apollo caches a validated
+ * document across requests with other variables). They run at
+ * `didResolveOperation`, after validation and before any resolver:
+ * - a malformed string is BAD_USER_INPUT with `field` (input-hygiene.ts);
+ * - more than LIMITS.maxListItems list items, or LIMITS.maxResponseText
+ *   characters of stored text, is GRAPHQL_VALIDATION_FAILED (cost-limit.ts);
+ * - an operation above LIMITS.largeResponseText waits for one of
+ *   LIMITS.largeOperationsAtOnce slots (large-operations.ts).
+ * A refusal answers HTTP 400, as Apollo does for variables of the wrong type.
+ */
+export function operationChecks(): ApolloServerPlugin {
+  const gate = new LargeOperationGate(LIMITS.largeOperationsAtOnce);
+  return {
+    async requestDidStart() {
+      let leave: (() => void) | undefined;
+      let finished = false;
+      return {
+        async didResolveOperation({ schema, document, operation, request }) {
+          if (!operation) return; // no such operation: execution reports it
+          const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], request.variables ?? {}, {
+            maxErrors: 1,
+          });
+          // Variables of the wrong type: execution refuses them itself (BAD_USER_INPUT, 400), value not echoed.
+          if (coerced.errors) return;
+          const input: OperationInput = {
+            schema,
+            operation,
+            fragments: fragmentsOf(document),
+            variables: coerced.coerced,
+          };
+
+          const malformed = findMalformedString(input);
+          if (malformed) {
+            const error = badUserInput(malformed.field, `${malformed.field} ${PROBLEMS[malformed.problem]}`);
+            throw new GraphQLError(error.message, { originalError: error, extensions: { http: { status: 400 } } });
+          }
+          const cost = operationCost(input);
+          if (cost.listItems > LIMITS.maxListItems) {
+            throw tooCostly(
+              `The operation may return ${cost.listItems} list items; at most ${LIMITS.maxListItems} are allowed (first × nesting × aliases)`,
+            );
+          }
+          if (cost.storedText > LIMITS.maxResponseText) {
+            throw tooCostly(
+              `The operation may return ${cost.storedText} characters of notes, emails and other stored text; at most ${LIMITS.maxResponseText} are allowed (two full pages of the longest notes): ask for the rest in another request`,
+            );
+          }
+          if (cost.storedText > LIMITS.largeResponseText) {
+            const release = await gate.enter();
+            // Apollo may already be answering (another plugin failed): then free the slot at once.
+            if (finished) release();
+            else leave = release;
+          }
+        },
+        async willSendResponse() {
+          finished = true;
+          leave?.();
+        },
+      };
+    },
+  };
+}
