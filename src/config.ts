@@ -50,6 +50,8 @@ export interface Config {
    */
   trustProxy: false | number | string[];
   logLevel: LogLevel;
+  /** MAINTENANCE_INTERVAL: seconds between automatic clean-ups of dead rows; 0: off (use `npm run cli -- prune`). */
+  maintenanceInterval: number;
 }
 
 export type DatabaseConfig = { kind: "sqlite"; path: string } | { kind: "postgres"; url: string };
@@ -134,6 +136,7 @@ const envSchema = z.object({
     .default("false")
     .transform(parseTrustProxy),
   LOG_LEVEL: z.enum(LOG_LEVELS, `must be one of ${LOG_LEVELS.join(", ")}`).default("info"),
+  MAINTENANCE_INTERVAL: int(0, 86400).default(60),
 });
 
 export interface LoadedConfig {
@@ -217,6 +220,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
       introspection: e.GRAPHQL_INTROSPECTION ?? !production,
       trustProxy: e.TRUST_PROXY,
       logLevel: e.LOG_LEVEL,
+      maintenanceInterval: e.MAINTENANCE_INTERVAL,
     },
   };
 }

@@ -12,6 +12,7 @@ import type { Config } from "./config";
 import { RateLimitStore } from "./db/stores/rate-limit-store";
 import { SessionStore } from "./db/stores/session-store";
 import { UserStore } from "./db/stores/user-store";
+import { AUTH_RATE_WINDOW_SECONDS, createMaintenance, type Maintenance } from "./maintenance/maintenance";
 import { Notes } from "./notes/notes";
 
 /** The domain services, built once per process and shared by the API and the operator CLI. */
@@ -25,6 +26,8 @@ export interface Services {
   loginThrottle: LoginThrottle;
   /** AUTH_RATE_LIMIT_PER_MINUTE for register, login, refreshToken and changePassword, per client address. */
   authRateLimiter: RateLimiter;
+  /** Deletes dead sessions, old login failures and past rate windows (a timer in the server; `prune` in the CLI). */
+  maintenance: Maintenance;
 }
 
 export interface ServiceOptions {
@@ -67,6 +70,12 @@ export async function createServices(
     roles: new Roles(new UserStore()),
     notes: new Notes(),
     loginThrottle,
-    authRateLimiter: new RateLimiter(new RateLimitStore(), config.authRateLimitPerMinute, 60, clock),
+    authRateLimiter: new RateLimiter(
+      new RateLimitStore(config.database.kind),
+      config.authRateLimitPerMinute,
+      AUTH_RATE_WINDOW_SECONDS,
+      clock,
+    ),
+    maintenance: createMaintenance(config, clock),
   };
 }

@@ -57,11 +57,6 @@ export class LoginThrottle {
     await em.nativeDelete(LoginFailure, { emailHash: hashEmail(email), ip: ip ?? "unknown" });
   }
 
-  /** Deletes every failure that no longer counts (operator `prune`). */
-  prune(em: EntityManager): Promise<number> {
-    return em.nativeDelete(LoginFailure, { failedAt: { $lte: this.windowStart(this.clock.now()) } });
-  }
-
   private windowStart(now: Date): Date {
     return new Date(now.getTime() - this.policy.windowSeconds * 1000);
   }

@@ -42,8 +42,6 @@ export interface SessionPolicy extends RefreshPolicy {
   sessionMaxAge: number;
 }
 
-/** Sessions pruned per statement: each batch is one short write, so requests never queue long behind it. */
-const PRUNE_BATCH = 500;
 const MAX_USER_AGENT_LENGTH = 512;
 
 type RotationOutcome =
@@ -248,24 +246,6 @@ export class Sessions {
     if (session === null) throw notFound("Session");
     if (await this.store.end(em, sessionId, "REVOKED", this.clock.now())) {
       this.events({ event: "session_revoked", outcome: "success", userId, sessionId, ip: client.ip });
-    }
-  }
-
-  /**
-   * Deletes sessions that can never be used again and have been so for
-   * `retentionDays` (kept that long for the `sessions` history and
-   * idempotent logout), in short batches. Returns how many.
-   */
-  async prune(em: EntityManager, retentionDays: number): Promise<number> {
-    const before = new Date(this.clock.now().getTime() - retentionDays * 86_400_000);
-    const idleBefore = new Date(before.getTime() - this.policy.refreshTokenTtl * 1000);
-    let total = 0;
-    for (;;) {
-      const deleted = await this.store.pruneBatch(em, before, idleBefore, PRUNE_BATCH);
-      total += deleted;
-      if (deleted < PRUNE_BATCH) return total;
-      // Let queued requests run between batches.
-      await new Promise((resolve) => setImmediate(resolve));
     }
   }
 

@@ -27,6 +27,10 @@ Commands:
   prune [--older-than-days N]     delete sessions that ended, expired or went idle more than N
                                   days ago (default 7), in small batches; live sessions keep
                                   working; also expired login-throttle and rate-limit state
+                                  (what the server does by itself every MAINTENANCE_INTERVAL)
+  vacuum                          SQLite: rewrite the file compactly and let it shrink after
+                                  deletes from now on; blocks the database while it runs (stop
+                                  the server first for a large file)
 
 Exit codes: 0 done, 1 failed (unknown email, database error), 2 usage error.`;
 
@@ -88,13 +92,18 @@ const commands: Record<string, (run: Invocation) => Promise<string>> = {
     return `ended ${ended} session(s) of ${user.email}`;
   },
   prune: async ({ em, services, olderThanDays }) => {
-    const sessions = await services.sessions.prune(em, olderThanDays);
-    const failures = await services.loginThrottle.prune(em);
-    const counters = await services.authRateLimiter.prune(em);
+    const report = await services.maintenance.run(em, { sessionRetention: olderThanDays * 86_400 });
+    const { ended, expired, idle } = report.sessions;
     return [
-      `deleted ${sessions} session(s) no longer usable for ${olderThanDays}+ day(s)`,
-      `deleted ${failures} login failure(s) and ${counters} rate-limit counter(s) outside their window`,
+      `deleted ${ended + expired + idle} session(s) no longer usable for ${olderThanDays}+ day(s) (ended ${ended}, expired ${expired}, idle ${idle})`,
+      `deleted ${report.loginFailures} login failure(s) and ${report.rateLimitCounters} rate-limit counter(s) outside their window`,
+      ...(report.reclaimedPages > 0 ? [`gave ${report.reclaimedPages} free page(s) back to the file system`] : []),
+      ...(report.yielded ? ["another instance was pruning at the same time and is finishing the rest"] : []),
     ].join("\n");
+  },
+  vacuum: async ({ em, services }) => {
+    await services.maintenance.vacuum(em);
+    return "vacuumed (SQLite; on PostgreSQL there is nothing to do: autovacuum reclaims space)";
   },
 };
 

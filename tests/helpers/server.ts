@@ -1,5 +1,5 @@
 import type { FastifyInstance } from "fastify";
-import { buildApp } from "../../src/app";
+import { type BuildOptions, buildApp } from "../../src/app";
 import { type Config, loadConfig } from "../../src/config";
 import { TestClock } from "./clock";
 import { freshDatabaseUrl } from "./database";
@@ -22,6 +22,8 @@ export const TEST_ENV: Record<string, string> = {
   LOG_LEVEL: "info",
   AUTH_RATE_LIMIT_PER_MINUTE: "100000",
   LOGIN_MAX_FAILURES: "1000",
+  // Off unless a test turns it on (BuildOptions.maintenanceIntervalMs): it would delete rows tests look at.
+  MAINTENANCE_INTERVAL: "0",
 };
 
 export interface TestServer {
@@ -49,6 +51,7 @@ export async function startServer(
   env: Record<string, string> = {},
   databaseUrl?: string,
   clock = new TestClock(),
+  options: Pick<BuildOptions, "maintenanceIntervalMs"> = {},
 ): Promise<TestServer> {
   const url = databaseUrl ?? (await freshDatabaseUrl());
   const { config } = loadConfig({ ...TEST_ENV, DATABASE_URL: url, ...env });
@@ -58,6 +61,7 @@ export async function startServer(
     logStream: { write: (line) => void logs.push(line) },
     onQuery: (sql) => void queries.push(sql),
     clock,
+    ...options,
   });
   await app.listen({ host: "127.0.0.1", port: 0 });
   const address = app.server.address();

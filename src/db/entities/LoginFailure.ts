@@ -9,6 +9,8 @@ import { Entity, Index, PrimaryKey, Property, t } from "@mikro-orm/core";
 @Entity({ tableName: "login_failures" })
 @Index({ properties: ["emailHash", "failedAt"] })
 @Index({ properties: ["emailHash", "ip", "failedAt"] })
+// Maintenance deletes failures that left the window, oldest first.
+@Index({ properties: ["failedAt"] })
 export class LoginFailure {
   @PrimaryKey({ type: "uuid" })
   id: string = randomUUID();

@@ -3,10 +3,12 @@ import { Migration20261125020934 } from "./Migration20261125020934";
 import { Migration20261125022803 } from "./Migration20261125022803";
 import { Migration20261125023533 } from "./Migration20261125023533";
 import { Migration20261126081008 } from "./Migration20261126081008";
+import { Migration20261126090516 } from "./Migration20261126090516";
 
 export const migrationsList = [
   { name: "Migration20261125020934", class: Migration20261125020934 },
   { name: "Migration20261125022803", class: Migration20261125022803 },
   { name: "Migration20261125023533", class: Migration20261125023533 },
   { name: "Migration20261126081008", class: Migration20261126081008 },
+  { name: "Migration20261126090516", class: Migration20261126090516 },
 ];
