@@ -1,11 +1,12 @@
 import { buildApp } from "./app";
 import { ConfigError, loadConfig } from "./config";
+import { developmentKeyFiles } from "./development-keys";
 
 /** Process entry: config, build, listen, and a graceful stop on SIGTERM/SIGINT. */
 async function main(): Promise<void> {
   let loaded: ReturnType<typeof loadConfig>;
   try {
-    loaded = loadConfig();
+    loaded = loadConfig(process.env, developmentKeyFiles());
   } catch (error) {
     if (error instanceof ConfigError) {
       console.error(error.message);

@@ -6,9 +6,10 @@ import { PasswordHasher } from "./auth/passwords";
 import { RateLimiter } from "./auth/rate-limiter";
 import { RefreshTokenProofs } from "./auth/refresh-tokens";
 import { Roles } from "./auth/roles";
+import { SessionAdministration } from "./auth/session-administration";
 import { Sessions } from "./auth/sessions";
 import { type Clock, systemClock } from "./clock";
-import type { Config } from "./config";
+import type { Config, OperatorConfig } from "./config";
 import { RateLimitStore } from "./db/stores/rate-limit-store";
 import { SessionStore } from "./db/stores/session-store";
 import { UserStore } from "./db/stores/user-store";
@@ -27,6 +28,14 @@ export interface Services {
   /** AUTH_RATE_LIMIT_PER_MINUTE for register, login, refreshToken and changePassword, per client address. */
   authRateLimiter: RateLimiter;
   /** Deletes dead sessions, old login failures and past rate windows (a timer in the server; `prune` in the CLI). */
+  maintenance: Maintenance;
+}
+
+/** What the operator CLI uses: built from the database and the lifetimes alone, no key (it signs nothing). */
+export interface OperatorServices {
+  clock: Clock;
+  roles: Roles;
+  sessions: SessionAdministration;
   maintenance: Maintenance;
 }
 
@@ -76,6 +85,15 @@ export async function createServices(
       AUTH_RATE_WINDOW_SECONDS,
       clock,
     ),
+    maintenance: createMaintenance(config, clock),
+  };
+}
+
+export function createOperatorServices(config: OperatorConfig, clock: Clock = systemClock): OperatorServices {
+  return {
+    clock,
+    roles: new Roles(new UserStore()),
+    sessions: new SessionAdministration(new SessionStore(config.database.kind), clock),
     maintenance: createMaintenance(config, clock),
   };
 }

@@ -21,6 +21,7 @@ import {
   type RefreshPolicy,
   refreshTokenExpiry,
 } from "./rotation";
+import { SessionAdministration } from "./session-administration";
 
 export interface ClientInfo {
   ip: string | null;
@@ -57,6 +58,8 @@ type RotationOutcome =
  * lock, asks it, writes the outcome and mints the tokens.
  */
 export class Sessions {
+  private readonly administration: SessionAdministration;
+
   constructor(
     private readonly store: SessionStore,
     private readonly proofs: RefreshTokenProofs,
@@ -64,7 +67,9 @@ export class Sessions {
     private readonly policy: SessionPolicy,
     private readonly clock: Clock,
     private readonly events: AuthEventSink,
-  ) {}
+  ) {
+    this.administration = new SessionAdministration(store, clock);
+  }
 
   /**
    * Starts a session for `user` in the caller's transaction (the user's row
@@ -210,27 +215,21 @@ export class Sessions {
 
   /** A user's active sessions, newest first. */
   listActive(em: EntityManager, userId: string): Promise<SessionRecord[]> {
-    return this.store.listActive(em, userId, this.clock.now());
+    return this.administration.listActive(em, userId);
   }
 
   countActive(em: EntityManager, userId: string): Promise<number> {
-    return this.store.countActive(em, userId, this.clock.now());
+    return this.administration.countActive(em, userId);
   }
 
-  /**
-   * Ends every active session of a user, idle or not (all, or all but
-   * `except`): the ones `sessions` lists, so the count matches what the user
-   * saw. Their refresh and access tokens stop working at once.
-   * Takes the user's session rows in id order first (the lock order).
-   */
+  /** Ends every active session of a user (all, or all but `except`); see `SessionAdministration.endAll`. */
   endAll(em: EntityManager, userId: string, reason: SessionEndReason, except?: string): Promise<number> {
-    return transaction(em, async (tx) => this.endAllLocked(tx, userId, reason, except));
+    return this.administration.endAll(em, userId, reason, except);
   }
 
   /** `endAll` inside a transaction of the caller's (a password change). */
-  async endAllLocked(tx: EntityManager, userId: string, reason: SessionEndReason, except?: string): Promise<number> {
-    await this.store.lockAllOfUser(tx, userId);
-    return this.store.endAllOfUser(tx, userId, reason, this.clock.now(), except);
+  endAllLocked(tx: EntityManager, userId: string, reason: SessionEndReason, except?: string): Promise<number> {
+    return this.administration.endAllLocked(tx, userId, reason, except);
   }
 
   /** Signs the user out everywhere, this session too. */

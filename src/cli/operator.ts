@@ -7,14 +7,15 @@ import {
   generatePrivateKeyPem,
   SigningKeys,
 } from "../auth/signing-keys";
-import { ConfigError, loadConfig } from "../config";
+import { ConfigError, loadOperatorConfig } from "../config";
 import { ROLES, type Role, User } from "../db/entities";
 import { openDatabase } from "../db/orm";
 import { AppError } from "../errors";
-import { createServices, type Services } from "../services";
+import { createOperatorServices, type OperatorServices } from "../services";
 
-const HELP = `Operator commands for the auth server. They read the server's configuration
-(DATABASE_URL, …) from the environment and work while the server runs.
+const HELP = `Operator commands for the auth server. They read DATABASE_URL (and the
+lifetimes REFRESH_TOKEN_TTL, LOGIN_LOCKOUT_SECONDS…) from the environment, need
+no key, and work while the server runs.
 
 Usage: npm run cli -- <command> [arguments]
 
@@ -38,7 +39,7 @@ class UsageError extends Error {}
 
 interface Invocation {
   em: EntityManager;
-  services: Services;
+  services: OperatorServices;
   args: string[];
   json: boolean;
   olderThanDays: number;
@@ -146,10 +147,11 @@ async function main(argv: string[]): Promise<number> {
   if (!Number.isInteger(olderThanDays) || olderThanDays < 0)
     throw new UsageError("--older-than-days takes a whole number ≥ 0");
 
-  const { config } = loadConfig();
+  // Only what the commands need: DATABASE_URL and the lifetimes, no key (BEHAVIOUR.md §1).
+  const config = loadOperatorConfig();
   const orm = await openDatabase(config.database, { log: () => undefined });
   try {
-    const services = await createServices(config);
+    const services = createOperatorServices(config);
     console.log(await command({ em: orm.em.fork(), services, args, json: values.json ?? false, olderThanDays }));
     return 0;
   } finally {
