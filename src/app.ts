@@ -11,6 +11,7 @@ import { registerGraphQLRoute } from "./http/graphql-route";
 import { registerHealthRoutes } from "./http/health";
 import { registerJwksRoute } from "./http/jwks";
 import { loggerOptions } from "./http/logger";
+import { Metrics, serveMetrics } from "./http/metrics";
 import { registerHttpSecurity } from "./http/security";
 import { startMaintenance } from "./maintenance/schedule";
 import { createServices } from "./services";
@@ -63,19 +64,22 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   app.decorate("orm", orm);
   app.addHook("onClose", () => orm.close());
 
+  const metrics = new Metrics();
   const services = await createServices(config, {
     clock: options.clock,
     events: (event) => {
+      metrics.countAuthEvent(event);
       const warn = event.event === "refresh_token_reused" || event.event === "login_throttled";
       app.log[warn ? "warn" : "info"](event, `auth event: ${event.event}`);
     },
   });
   await startMaintenance(app, orm, config, services, options.maintenanceIntervalMs);
-  const apollo = await startApollo(app, config);
+  const apollo = await startApollo(app, config, [metrics.apolloPlugin()]);
   registerGraphQLRoute(app, apollo, async (request, reply) =>
     createContext(request, reply, orm.em.fork(), services, config.refreshTokenTransport),
   );
   registerHealthRoutes(app, orm);
   registerJwksRoute(app, config.jwt.keys);
+  await serveMetrics(app, config.metricsPort, metrics, services.passwordHasher);
   return app;
 }

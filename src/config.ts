@@ -53,6 +53,8 @@ export interface Config {
   logLevel: LogLevel;
   /** MAINTENANCE_INTERVAL: seconds between automatic clean-ups of dead rows; 0: off (use `npm run cli -- prune`). */
   maintenanceInterval: number;
+  /** METRICS_PORT: Prometheus metrics on 127.0.0.1 at this port; null: off. */
+  metricsPort: number | null;
 }
 
 /**
@@ -154,6 +156,8 @@ const envSchema = z.object({
     .transform(parseTrustProxy),
   LOG_LEVEL: z.enum(LOG_LEVELS, `must be one of ${LOG_LEVELS.join(", ")}`).default("info"),
   MAINTENANCE_INTERVAL: int(0, 86400).default(60),
+  // 0 takes any free port (tests); the address is logged at start.
+  METRICS_PORT: int(0, 65535).optional(),
 });
 
 /** The variables the operator CLI reads; anything else in the environment is not its business. */
@@ -245,6 +249,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, developmentKeys
       trustProxy: e.TRUST_PROXY,
       logLevel: e.LOG_LEVEL,
       maintenanceInterval: e.MAINTENANCE_INTERVAL,
+      metricsPort: e.METRICS_PORT ?? null,
     },
   };
 }

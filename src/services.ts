@@ -29,6 +29,8 @@ export interface Services {
   authRateLimiter: RateLimiter;
   /** Deletes dead sessions, old login failures and past rate windows (a timer in the server; `prune` in the CLI). */
   maintenance: Maintenance;
+  /** argon2id with a bounded queue (its depth is a metric). */
+  passwordHasher: PasswordHasher;
 }
 
 /** What the operator CLI uses: built from the database and the lifetimes alone, no key (it signs nothing). */
@@ -86,6 +88,7 @@ export async function createServices(
       clock,
     ),
     maintenance: createMaintenance(config, clock),
+    passwordHasher: hasher,
   };
 }
 

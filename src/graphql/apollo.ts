@@ -1,4 +1,4 @@
-import { ApolloServer } from "@apollo/server";
+import { ApolloServer, type ApolloServerPlugin } from "@apollo/server";
 import {
   ApolloServerPluginCacheControlDisabled,
   ApolloServerPluginLandingPageDisabled,
@@ -13,7 +13,11 @@ import { LIMITS, validationRules } from "./limits";
 import { buildGraphQLSchema } from "./schema";
 
 /** Apollo Server for the schema, with the limits, error masking and production rules; started. */
-export async function startApollo(app: FastifyInstance, config: Config): Promise<ApolloServer<GraphQLContext>> {
+export async function startApollo(
+  app: FastifyInstance,
+  config: Config,
+  plugins: ApolloServerPlugin<GraphQLContext>[] = [],
+): Promise<ApolloServer<GraphQLContext>> {
   const apollo = new ApolloServer<GraphQLContext>({
     schema: await buildGraphQLSchema(),
     validationRules,
@@ -32,6 +36,7 @@ export async function startApollo(app: FastifyInstance, config: Config): Promise
       config.production
         ? ApolloServerPluginLandingPageDisabled()
         : ApolloServerPluginLandingPageLocalDefault({ embed: true }),
+      ...plugins,
     ],
   });
   await apollo.start();
