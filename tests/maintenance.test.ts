@@ -2,6 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it, vi } from "vitest";
 import { freshDatabaseUrl, TEST_DATABASE } from "./helpers/database";
 import { errorCode, type GraphQLResponse, gql, LOGIN, LOGOUT, me, refresh, register } from "./helpers/graphql";
+import { spawnServer, tempDir } from "./helpers/process";
 import { startServer, type TestServer } from "./helpers/server";
 
 /**
@@ -232,6 +233,27 @@ describe(`maintenance on ${TEST_DATABASE} (§11)`, () => {
       expect((await refresh(server.url, live.refreshToken)).body.data?.refreshToken.user.id).toBe(live.user.id);
     } finally {
       await server.close();
+    }
+  });
+
+  it("runs in the built server (npm start) every MAINTENANCE_INTERVAL seconds, and stops with it", async () => {
+    const databaseUrl = await freshDatabaseUrl();
+    const cheap = { ARGON2_MEMORY_KIB: "1024", ARGON2_TIME_COST: "1" };
+    const built = await spawnServer(tempDir(), { ...cheap, DATABASE_URL: databaseUrl, MAINTENANCE_INTERVAL: "1" });
+    // A second server on the same database, maintenance off, to write and read rows directly.
+    const side = await startServer({}, databaseUrl);
+    try {
+      const owner = await register(built.url);
+      await insertDeadSessions(side, owner.user.id, 3_000);
+      await vi.waitFor(async () => expect(await countSessions(side, owner.user.id)).toBe(1), {
+        timeout: 20_000,
+        interval: 100,
+      });
+      await vi.waitFor(() => expect(built.output()).toContain('"msg":"maintenance run"'), { timeout: 5_000 });
+      expect((await me(built.url, owner.accessToken)).body.data?.me.id).toBe(owner.user.id);
+    } finally {
+      await side.close();
+      expect(await built.stop()).toBe(0);
     }
   });
 

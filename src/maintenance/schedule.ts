@@ -45,7 +45,7 @@ export async function startMaintenance(
   if (intervalMs <= 0) return;
 
   const runner =
-    config.database.kind === "sqlite" ? await workerRunner(maintenanceConfigOf(config)) : inThisThread(orm, services);
+    config.database.kind === "sqlite" ? workerRunner(maintenanceConfigOf(config)) : inThisThread(orm, services);
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> = Promise.resolve();
@@ -89,42 +89,79 @@ function inThisThread(orm: Orm, services: { maintenance: Maintenance }): Runner 
   };
 }
 
-/** SQLite: see sqlite-worker.ts for why a thread of its own. */
-async function workerRunner(config: MaintenanceConfig): Promise<Runner> {
-  // Under tsx or vitest this module is TypeScript, and so is the worker: load it the same way.
-  const typescript = __filename.endsWith(".ts");
-  const worker = new Worker(join(__dirname, `sqlite-worker${typescript ? ".ts" : ".js"}`), {
-    workerData: config,
-    execArgv: typescript ? ["--require", require.resolve("tsx/cjs")] : [],
-  });
-  worker.unref();
-  const replies: Array<(reply: WorkerReply) => void> = [];
-  let failure: Error | null = null;
-  worker.on("message", (reply: WorkerReply) => replies.shift()?.(reply));
-  worker.on("error", (error) => {
-    failure = error;
-    for (const waiting of replies.splice(0)) waiting({ type: "failed", message: error.message });
-  });
-  const ask = (request: WorkerRequest | null) =>
-    new Promise<WorkerReply>((resolve) => {
-      if (failure !== null) return resolve({ type: "failed", message: failure.message });
-      replies.push(resolve);
-      if (request !== null) worker.postMessage(request);
-    });
-
-  const ready = await ask(null);
-  if (ready.type !== "ready") throw new Error(`the maintenance worker did not start: ${JSON.stringify(ready)}`);
+/**
+ * SQLite: see sqlite-worker.ts for why a thread of its own. The thread starts
+ * with the first run (so a start never waits for it) and is started again
+ * after it failed.
+ */
+function workerRunner(config: MaintenanceConfig): Runner {
+  let current: MaintenanceThread | null = null;
   return {
     async run(now) {
-      const reply = await ask({ type: "run", now: now.getTime() });
-      if (reply.type === "done") return reply.report;
-      throw new Error(reply.type === "failed" ? reply.message : `unexpected reply ${reply.type}`);
+      current ??= new MaintenanceThread(config);
+      try {
+        return await current.run(now);
+      } catch (error) {
+        if (current.broken) current = null;
+        throw error;
+      }
     },
     async stop() {
-      if (failure === null) await ask({ type: "stop" });
-      await worker.terminate();
+      await current?.stop();
     },
   };
+}
+
+/** One worker thread and its replies, in the order of the requests. */
+class MaintenanceThread {
+  broken = false;
+  private readonly worker: Worker;
+  private readonly replies: Array<(reply: WorkerReply) => void> = [];
+  private readonly ready: Promise<WorkerReply>;
+
+  constructor(config: MaintenanceConfig) {
+    // Under tsx or vitest this module is TypeScript, and so is the worker: load it the same way.
+    const typescript = __filename.endsWith(".ts");
+    this.worker = new Worker(join(__dirname, `sqlite-worker${typescript ? ".ts" : ".js"}`), {
+      workerData: config,
+      execArgv: typescript ? ["--require", require.resolve("tsx/cjs")] : [],
+    });
+    // Maintenance alone never keeps the process alive.
+    this.worker.unref();
+    this.worker.on("message", (reply: WorkerReply) => this.replies.shift()?.(reply));
+    const fail = (message: string) => {
+      this.broken = true;
+      for (const waiting of this.replies.splice(0)) waiting({ type: "failed", message });
+    };
+    this.worker.on("error", (error) => fail(error.message));
+    this.worker.on("exit", (code) => fail(`the maintenance thread exited (${code})`));
+    this.ready = this.ask(null);
+  }
+
+  async run(now: Date): Promise<MaintenanceReport> {
+    const ready = await this.ready;
+    if (ready.type !== "ready") throw new Error(`the maintenance thread did not start: ${JSON.stringify(ready)}`);
+    const reply = await this.ask({ type: "run", now: now.getTime() });
+    if (reply.type === "done") return reply.report;
+    throw new Error(reply.type === "failed" ? reply.message : `unexpected reply ${reply.type}`);
+  }
+
+  /** After the batch in progress; the thread closes its connection, then ends. */
+  async stop(): Promise<void> {
+    if (!this.broken) {
+      await this.ready;
+      await this.ask({ type: "stop" });
+    }
+    await this.worker.terminate();
+  }
+
+  private ask(request: WorkerRequest | null): Promise<WorkerReply> {
+    return new Promise((resolve) => {
+      if (this.broken) return resolve({ type: "failed", message: "the maintenance thread is gone" });
+      this.replies.push(resolve);
+      if (request !== null) this.worker.postMessage(request);
+    });
+  }
 }
 
 /** Only plain values cross to the worker: never the keys. */
