@@ -13,8 +13,8 @@ export const AUTH_RATE_WINDOW_SECONDS = 60;
 export interface MaintenancePolicy {
   /**
    * Seconds a dead session is kept before it is deleted: meanwhile `logout`
-   * with its token still answers true (idempotent) and theft of an ended
-   * session still reads as REFRESH_TOKEN_REUSED rather than an unknown token.
+   * with its token still answers true (idempotent, §6), and its row (end
+   * reason, address, user agent) is there to look into an incident.
    */
   sessionRetention: number;
   /** REFRESH_TOKEN_TTL: a session unused this long can no longer be refreshed. */
@@ -52,7 +52,7 @@ export const PACING: Record<Config["database"]["kind"], Pacing> = {
   postgres: { targetBatchMs: 50, minBatch: 100, firstBatch: 500, maxBatch: 2000, minPauseMs: 5, vacuumStepPages: 0 },
 };
 
-/** Seven days: long enough that a client retrying a logout or a thief replaying a token still gets a true answer. */
+/** Seven days (the CLI's `prune --older-than-days` default too). */
 export const DEFAULT_SESSION_RETENTION = 7 * 86_400;
 
 export interface MaintenanceReport {
@@ -145,10 +145,12 @@ export class Maintenance {
         if (deleted === null) return { ...report, yielded: true };
         count(deleted);
         report.longestBatchMs = Math.max(report.longestBatchMs, Math.round(took));
-        if (deleted > 0) await database.checkpoint(em);
-        if (deleted < limit) break;
-        limit = this.nextLimit(limit, took);
+        if (deleted === 0) break;
+        await database.checkpoint(em);
+        const more = deleted === limit;
+        if (more) limit = this.nextLimit(limit, took);
         if (!(await this.pause(took, signal))) return { ...report, interrupted: true };
+        if (!more) break;
       }
     }
 

@@ -20,8 +20,8 @@ interface Runner {
 /**
  * The server's side of maintenance (BEHAVIOUR.md §11): at start, makes sure
  * an SQLite file can give freed pages back; then runs maintenance every
- * `intervalMs` (MAINTENANCE_INTERVAL by default; 0: never) until the server stops, which waits for the batch
- * in progress.
+ * `intervalMs` (MAINTENANCE_INTERVAL by default; 0: never) until the server
+ * stops, which waits for the batch in progress.
  *
  * Runs are spread ±25 % around the interval so instances started together
  * drift apart, and never overlap: the next is timed from the end of the last.

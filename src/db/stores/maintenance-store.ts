@@ -39,11 +39,11 @@ export class MaintenanceStore {
 
   /**
    * SQLite: copies what the last batch wrote to the write-ahead log into the
-   * database file now, without waiting for any reader or writer (PASSIVE).
-   * Otherwise SQLite does it inside whichever commit fills the log past 1,000
-   * pages, and a batch that touches hundreds of index pages fills it every
-   * few batches: that commit then also copies and syncs them all, and blocks
-   * for several batches' time.
+   * database file now, on maintenance's connection, without waiting for any
+   * reader or writer (PASSIVE). Otherwise SQLite does it inside whichever
+   * commit fills the log past 1,000 pages, which may be a request's: a batch
+   * touches hundreds of index pages, and that request would copy and sync
+   * several batches' worth before it could answer.
    */
   async checkpoint(em: EntityManager): Promise<void> {
     if (this.dialect === "sqlite") await queryRows(em, "pragma wal_checkpoint(passive)", []);
