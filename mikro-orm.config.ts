@@ -114,10 +114,13 @@ export function createOrmConfig(database: DatabaseConfig, hooks: OrmHooks = {}):
       // CLI can write while the server runs. In WAL mode synchronous=NORMAL cannot
       // corrupt the file; it syncs at checkpoints instead of at every commit, so
       // an OS crash or power loss (not a process crash) may undo the last commits.
+      // auto_vacuum first: it takes effect only on a file that has no table yet
+      // (an older file is converted at start, src/maintenance/schedule.ts), and
+      // lets maintenance give deleted rows' pages back (incremental_vacuum).
       afterCreate: (conn: SqliteConnection, done: (error: Error | null, conn: SqliteConnection) => void) => {
         try {
           conn.exec(
-            "PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;",
+            "PRAGMA auto_vacuum = INCREMENTAL; PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;",
           );
           cacheStatements(conn);
           done(null, conn);

@@ -55,6 +55,8 @@ const serverEnv = {
   SECRET_KEYS: randomBytes(32).toString("hex"),
   // All load comes from one address: the per-address limit would measure itself.
   AUTH_RATE_LIMIT_PER_MINUTE: "1000000000",
+  // Maintenance every second (idle until the last row gives it a backlog).
+  MAINTENANCE_INTERVAL: "1",
   ...(process.env.LOG_LEVEL ? { LOG_LEVEL: process.env.LOG_LEVEL } : {}),
 };
 const { config } = loadConfig(serverEnv);
@@ -261,6 +263,23 @@ async function bench() {
   row("me during a login storm", { ...storm.me, peakRss: storm.peakRss });
   row("  the login storm itself", { ...storm.logins, peakRss: storm.peakRss });
 
+  // `me` while the server's maintenance timer deletes a backlog of dead
+  // sessions written straight into the database, against `me` just before.
+  const meLight = () =>
+    withPeakRss(server.child.pid, () =>
+      load({ url: server.url, connections: Math.max(1, connections / 4), duration, request: meRequest }),
+    );
+  const quiet = await meLight();
+  const backlog = smoke ? 20_000 : 200_000;
+  await insertDeadSessions(databaseUrl, users[0].user.id, backlog);
+  for (const started = Date.now(); (await deadSessions(databaseUrl)) === backlog && Date.now() - started < 10_000; ) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const maintained = await meLight();
+  const left = await deadSessions(databaseUrl);
+  row(`me, ${Math.max(1, connections / 4)} connections, maintenance idle`, quiet);
+  row(`me during maintenance (${backlog} dead sessions; ${left} left at the end)`, maintained);
+
   // Report.
   const byName = (prefix) => rows.find((r) => r.operation.startsWith(prefix));
   const bareRps = byName("ceiling: bare").rps;
@@ -285,6 +304,12 @@ async function bench() {
       login.rps / argon2Bound >= 0.9,
     ],
     ["me p99 during the login storm, ms", stormMe.p99, "< 50", stormMe.p99 < 50],
+    [
+      "me p99 during maintenance − with maintenance idle, ms",
+      byName("me during maintenance").p99 - byName("me, ").p99,
+      "< 50",
+      byName("me during maintenance").p99 - byName("me, ").p99 < 50,
+    ],
     [
       "refreshToken rotations/s ÷ Apollo in-memory ceiling",
       byName("refreshToken").rps / byName("ceiling: Apollo").rps,
@@ -315,6 +340,60 @@ async function bench() {
   if (errors > 0) {
     console.error(`\n${errors} requests failed`);
     process.exitCode = 1;
+  }
+}
+
+/** Sessions of `userId` that ended a month ago, in one statement, beside the running server. */
+async function insertDeadSessions(url, userId, count) {
+  const columns = `id, user_id, created_at, last_used_at, expires_at, ended_at, end_reason, user_agent, ip,
+    refresh_generation, refresh_rotated_at, refresh_retired_below, refresh_secret, refresh_key_id, legacy_token_hash`;
+  const ago = Date.now() - 30 * 86_400_000;
+  if (url.startsWith("sqlite:")) {
+    const db = new Database(url.slice("sqlite:".length));
+    try {
+      db.pragma("busy_timeout = 5000");
+      db.prepare(
+        `insert into sessions (${columns})
+         with recursive n(i) as (select 1 union all select i + 1 from n where i < ?)
+         select lower(hex(randomblob(16))), ?, ?, ?, ?, ?, 'LOGOUT', 'bench', '127.0.0.1', 1, null, 0,
+                lower(hex(randomblob(32))), null, null from n`,
+      ).run(count, userId, ago, ago, ago + 60 * 86_400_000, ago);
+    } finally {
+      db.close();
+    }
+    return;
+  }
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const at = new Date(ago);
+    await client.query(
+      `insert into sessions (${columns})
+       select gen_random_uuid(), $1, $2, $2, $3, $2, 'LOGOUT', 'bench', '127.0.0.1', 1, null, 0, md5(random()::text), null, null
+       from generate_series(1, $4)`,
+      [userId, at, new Date(ago + 60 * 86_400_000), count],
+    );
+  } finally {
+    await client.end();
+  }
+}
+
+/** Ended sessions still in the database. */
+async function deadSessions(url) {
+  if (url.startsWith("sqlite:")) {
+    const db = new Database(url.slice("sqlite:".length), { readonly: true });
+    try {
+      return db.prepare("select count(*) as n from sessions where ended_at is not null").get().n;
+    } finally {
+      db.close();
+    }
+  }
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return Number((await client.query("select count(*) as n from sessions where ended_at is not null")).rows[0].n);
+  } finally {
+    await client.end();
   }
 }
 

@@ -12,8 +12,10 @@ import { registerGraphQLRoute } from "./http/graphql-route";
 import { registerHealthRoutes } from "./http/health";
 import { registerJwksRoute } from "./http/jwks";
 import { loggerOptions } from "./http/logger";
+import { Metrics, serveMetrics } from "./http/metrics";
 import { registerHttpSecurity } from "./http/security";
 import { DEFAULT_HTTP_TIMEOUTS, type HttpTimeouts, httpTimeoutOptions } from "./http/timeouts";
+import { startMaintenance } from "./maintenance/schedule";
 import { createServices } from "./services";
 
 declare module "fastify" {
@@ -32,6 +34,8 @@ export interface BuildOptions {
   clock?: Clock;
   /** HTTP timeouts; tests shorten them instead of waiting 30 s. */
   httpTimeouts?: Partial<HttpTimeouts>;
+  /** Milliseconds between maintenance runs, instead of MAINTENANCE_INTERVAL (tests run it every few ms). */
+  maintenanceIntervalMs?: number;
 }
 
 /** Request bodies above this get 413 before any parsing (BEHAVIOUR.md "Errors"). */
@@ -63,18 +67,22 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   app.decorate("orm", orm);
   app.addHook("onClose", () => orm.close());
 
+  const metrics = new Metrics();
   const services = await createServices(config, {
     clock: options.clock,
     events: (event) => {
+      metrics.countAuthEvent(event);
       const warn = event.event === "refresh_token_reused" || event.event === "login_throttled";
       app.log[warn ? "warn" : "info"](event, `auth event: ${event.event}`);
     },
   });
-  const apollo = await startApollo(app, config);
+  await startMaintenance(app, orm, config, services, options.maintenanceIntervalMs);
+  const apollo = await startApollo(app, config, [metrics.apolloPlugin()]);
   registerGraphQLRoute(app, apollo, async (request, reply) =>
     createContext(request, reply, orm.em.fork(), services, config.refreshTokenTransport),
   );
   registerHealthRoutes(app, orm);
   registerJwksRoute(app, config.jwt.keys);
+  await serveMetrics(app, config.metricsPort, metrics, services.passwordHasher);
   return app;
 }

@@ -1,16 +1,17 @@
-import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { availableParallelism } from "node:os";
-import { dirname, resolve } from "node:path";
+import { resolve } from "node:path";
 import { z } from "zod";
 import { SecretKeys } from "./auth/secret-keys";
-import { type AsymmetricAlgorithm, generatePrivateKeyPem, SigningKeys, splitPemKeys } from "./auth/signing-keys";
+import { type AsymmetricAlgorithm, SigningKeys, splitPemKeys } from "./auth/signing-keys";
 
 /**
  * The only reader of `process.env`. Everything else receives a `Config`.
  * Values are validated once, at start; an invalid one stops the start with a
  * message that names the variable (and never echoes a secret's value).
+ * Loading is pure: it reads the environment and writes nothing. Generated
+ * development keys come from a `DevelopmentKeys` source that only the
+ * server's start passes in (src/development-keys.ts).
  */
 export interface Config {
   production: boolean;
@@ -53,6 +54,28 @@ export interface Config {
   logLevel: LogLevel;
   /** Seconds a graceful stop may take before the process exits 1 anyway. */
   shutdownTimeoutSeconds: number;
+  /** MAINTENANCE_INTERVAL: seconds between automatic clean-ups of dead rows; 0: off (use `npm run cli -- prune`). */
+  maintenanceInterval: number;
+  /** METRICS_PORT: Prometheus metrics on 127.0.0.1 at this port; null: off. */
+  metricsPort: number | null;
+}
+
+/**
+ * What the operator CLI needs: the database, and the lifetimes that say which
+ * rows are dead (`prune`). No keys: it signs and decrypts nothing.
+ */
+export type OperatorConfig = Pick<Config, "database" | "refreshTokenTtl" | "loginThrottle">;
+
+/**
+ * Where a development server keeps the keys it generated, so they survive a
+ * restart. Outside production, `loadConfig` asks it for each key variable
+ * that is not set; without one, a missing key is an error as in production.
+ */
+export interface DevelopmentKeys {
+  /** A random secret of at least 32 bytes, the same on every call for `name`; `keptIn` says where. */
+  secret(name: "jwt-secret" | "secret-keys"): { secret: Buffer; keptIn: string };
+  /** A private key (PEM) for `algorithm`, the same on every call. */
+  privateKey(algorithm: AsymmetricAlgorithm): { pem: string; keptIn: string };
 }
 
 export type DatabaseConfig = { kind: "sqlite"; path: string } | { kind: "postgres"; url: string };
@@ -78,10 +101,8 @@ export class ConfigError extends Error {
 const OWASP_ARGON2_MIN = { memoryCost: 19456, timeCost: 2 };
 /** RFC 7518 §3.2: an HS256 key must be at least as long as the hash output. */
 const MIN_SECRET_BYTES = 32;
-const DEV_SECRET_FILE = "./data/jwt-secret";
 /** Apollo's hosted Sandbox (and Explorer). */
 export const APOLLO_STUDIO_ORIGIN = "https://studio.apollographql.com";
-const DEV_SECRET_KEYS_FILE = "./data/secret-keys";
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
   z
@@ -144,6 +165,17 @@ const envSchema = z.object({
     ),
   LOG_LEVEL: z.enum(LOG_LEVELS, `must be one of ${LOG_LEVELS.join(", ")}`).default("info"),
   SHUTDOWN_TIMEOUT: int(1, 3600).default(10),
+  MAINTENANCE_INTERVAL: int(0, 86400).default(60),
+  // 0 takes any free port (tests); the address is logged at start.
+  METRICS_PORT: int(0, 65535).optional(),
+});
+
+/** The variables the operator CLI reads; anything else in the environment is not its business. */
+const operatorEnvSchema = envSchema.pick({
+  DATABASE_URL: true,
+  REFRESH_TOKEN_TTL: true,
+  LOGIN_MAX_FAILURES: true,
+  LOGIN_LOCKOUT_SECONDS: true,
 });
 
 export interface LoadedConfig {
@@ -153,21 +185,17 @@ export interface LoadedConfig {
 }
 
 /**
- * Reads and validates the environment. Outside production a missing
- * JWT_SECRET is generated once and kept in ./data/jwt-secret, so tokens
- * survive restarts of a development server.
+ * Reads and validates the environment; writes nothing. Outside production a
+ * missing key is taken from `developmentKeys` (the server's start passes one
+ * that generates them once under ./data, so tokens survive restarts of a
+ * development server); without it a missing key stops the start as in
+ * production.
  */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
-  // An empty variable (`FOO=` in a compose file) means "not set".
-  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
-  const parsed = envSchema.safeParse(present);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`);
-    throw new ConfigError(`Invalid configuration:\n  ${lines.join("\n  ")}`);
-  }
-  const e = parsed.data;
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, developmentKeys?: DevelopmentKeys): LoadedConfig {
+  const e = parse(envSchema, env);
   const production = e.NODE_ENV === "production";
   const warnings: string[] = [];
+  const devKeys = production ? undefined : developmentKeys;
 
   if (e.JWT_ALGORITHM === "EdDSA") {
     throw new ConfigError("JWT_ALGORITHM: EdDSA is not available (jsonwebtoken 9 cannot sign it); use ES256 or RS256");
@@ -188,11 +216,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
       `REFRESH_TOKEN_TTL: must be at least ACCESS_TOKEN_TTL (${e.ACCESS_TOKEN_TTL}); got ${e.REFRESH_TOKEN_TTL}`,
     );
   }
+  const database = parseDatabaseUrl(e.DATABASE_URL);
 
+  // Keys last: a development key is generated only once everything else is valid.
   const keys =
     e.JWT_ALGORITHM === "HS256"
-      ? SigningKeys.hmac(hmacSecret(e.JWT_SECRET, production, warnings))
-      : asymmetricKeys(e.JWT_ALGORITHM, e.JWT_PRIVATE_KEYS, production, warnings);
+      ? SigningKeys.hmac(hmacSecret(e.JWT_SECRET, devKeys, warnings))
+      : asymmetricKeys(e.JWT_ALGORITHM, e.JWT_PRIVATE_KEYS, devKeys, warnings);
+  const secrets = secretKeys(e.SECRET_KEYS, devKeys, warnings);
 
   return {
     warnings,
@@ -200,14 +231,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
       production,
       host: e.HOST,
       port: e.PORT,
-      database: parseDatabaseUrl(e.DATABASE_URL),
+      database,
       jwt: {
         keys,
         issuer: e.JWT_ISSUER,
         audience: e.JWT_AUDIENCE,
         accessTokenTtl: e.ACCESS_TOKEN_TTL,
       },
-      secretKeys: secretKeys(e.SECRET_KEYS, production, warnings),
+      secretKeys: secrets,
       refreshTokenTtl: e.REFRESH_TOKEN_TTL,
       sessionMaxAge: e.SESSION_MAX_AGE,
       refreshReuseGrace: e.REFRESH_REUSE_GRACE,
@@ -230,6 +261,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
       trustProxy: e.TRUST_PROXY,
       logLevel: e.LOG_LEVEL,
       shutdownTimeoutSeconds: e.SHUTDOWN_TIMEOUT,
+      maintenanceInterval: e.MAINTENANCE_INTERVAL,
+      metricsPort: e.METRICS_PORT ?? null,
     },
   };
 }
@@ -242,6 +275,31 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
  * and carrier-grade NAT (100.64/10) are left out; list them if a proxy is there.
  */
 export const LOCAL_PROXY_RANGES = ["127.0.0.0/8", "::1", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"];
+
+/**
+ * The operator CLI's configuration: DATABASE_URL and the lifetimes `prune`
+ * needs, nothing else. It needs no JWT_SECRET or SECRET_KEYS, in production
+ * either, and ignores what only the server reads.
+ */
+export function loadOperatorConfig(env: NodeJS.ProcessEnv = process.env): OperatorConfig {
+  const e = parse(operatorEnvSchema, env);
+  return {
+    database: parseDatabaseUrl(e.DATABASE_URL),
+    refreshTokenTtl: e.REFRESH_TOKEN_TTL,
+    loginThrottle: { maxFailures: e.LOGIN_MAX_FAILURES, windowSeconds: e.LOGIN_LOCKOUT_SECONDS },
+  };
+}
+
+function parse<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv): z.output<S> {
+  // An empty variable (`FOO=` in a compose file) means "not set".
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
+  const parsed = schema.safeParse(present);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`);
+    throw new ConfigError(`Invalid configuration:\n  ${lines.join("\n  ")}`);
+  }
+  return parsed.data;
+}
 
 function parseTrustProxy(value: string): false | number | string[] {
   if (value === "false" || value === "0") return false;
@@ -274,7 +332,7 @@ function parseDatabaseUrl(url: string): DatabaseConfig {
   throw new ConfigError("DATABASE_URL: must be sqlite:PATH or postgres://user:pass@host:5432/db");
 }
 
-function hmacSecret(value: string | undefined, production: boolean, warnings: string[]): Buffer {
+function hmacSecret(value: string | undefined, devKeys: DevelopmentKeys | undefined, warnings: string[]): Buffer {
   if (value !== undefined) {
     const secret = Buffer.from(value, "utf8");
     if (secret.length < MIN_SECRET_BYTES) {
@@ -282,16 +340,17 @@ function hmacSecret(value: string | undefined, production: boolean, warnings: st
     }
     return secret;
   }
-  if (production) {
+  if (devKeys === undefined) {
     throw new ConfigError(
       `JWT_SECRET: missing; production needs an HS256 secret of at least ${MIN_SECRET_BYTES} random bytes (e.g. \`openssl rand -base64 48\`)`,
     );
   }
-  warnings.push(`JWT_SECRET is not set: using a generated development secret kept in ${DEV_SECRET_FILE}`);
-  return devSecret(resolve(DEV_SECRET_FILE));
+  const { secret, keptIn } = devKeys.secret("jwt-secret");
+  warnings.push(`JWT_SECRET is not set: using a generated development secret kept in ${keptIn}`);
+  return secret;
 }
 
-function secretKeys(value: string | undefined, production: boolean, warnings: string[]): SecretKeys {
+function secretKeys(value: string | undefined, devKeys: DevelopmentKeys | undefined, warnings: string[]): SecretKeys {
   if (value !== undefined) {
     const parts = value.split(",").map((part) => part.trim());
     try {
@@ -302,19 +361,20 @@ function secretKeys(value: string | undefined, production: boolean, warnings: st
       );
     }
   }
-  if (production) {
+  if (devKeys === undefined) {
     throw new ConfigError(
       "SECRET_KEYS: missing; production needs at least one server secret of 32+ random bytes (e.g. `openssl rand -hex 32`)",
     );
   }
-  warnings.push(`SECRET_KEYS is not set: using a generated development key kept in ${DEV_SECRET_KEYS_FILE}`);
-  return new SecretKeys([devSecret(resolve(DEV_SECRET_KEYS_FILE))]);
+  const { secret, keptIn } = devKeys.secret("secret-keys");
+  warnings.push(`SECRET_KEYS is not set: using a generated development key kept in ${keptIn}`);
+  return new SecretKeys([secret]);
 }
 
 function asymmetricKeys(
   algorithm: AsymmetricAlgorithm,
   value: string | undefined,
-  production: boolean,
+  devKeys: DevelopmentKeys | undefined,
   warnings: string[],
 ): SigningKeys {
   let pems = value === undefined ? [] : splitPemKeys(value);
@@ -322,38 +382,18 @@ function asymmetricKeys(
     throw new ConfigError("JWT_PRIVATE_KEYS: no PEM private key found (-----BEGIN PRIVATE KEY----- …)");
   }
   if (pems.length === 0) {
-    if (production) {
+    if (devKeys === undefined) {
       throw new ConfigError(
         `JWT_PRIVATE_KEYS: missing; JWT_ALGORITHM=${algorithm} needs a private key (\`npm run cli -- gen-key ${algorithm}\`)`,
       );
     }
-    const file = `./data/jwt-private-key.${algorithm}.pem`;
-    warnings.push(`JWT_PRIVATE_KEYS is not set: using a generated development key kept in ${file}`);
-    pems = [devPrivateKey(resolve(file), algorithm)];
+    const { pem, keptIn } = devKeys.privateKey(algorithm);
+    warnings.push(`JWT_PRIVATE_KEYS is not set: using a generated development key kept in ${keptIn}`);
+    pems = [pem];
   }
   try {
     return SigningKeys.asymmetric(algorithm, pems);
   } catch (error) {
     throw new ConfigError(`JWT_PRIVATE_KEYS: ${(error as Error).message}`);
   }
-}
-
-function devPrivateKey(file: string, algorithm: AsymmetricAlgorithm): string {
-  if (existsSync(file)) return readFileSync(file, "utf8");
-  const pem = generatePrivateKeyPem(algorithm);
-  mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(file, pem, { mode: 0o600 });
-  return pem;
-}
-
-function devSecret(file: string): Buffer {
-  if (existsSync(file)) {
-    const stored = Buffer.from(readFileSync(file, "utf8").trim(), "base64url");
-    if (stored.length >= MIN_SECRET_BYTES) return stored;
-  }
-  const secret = randomBytes(48);
-  mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(file, secret.toString("base64url"), { mode: 0o600 });
-  chmodSync(file, 0o600);
-  return secret;
 }

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import { buildApp } from "./app";
 import { ConfigError, loadConfig } from "./config";
+import { developmentKeyFiles } from "./development-keys";
 
 /**
  * Copies of one signal arrive together: Ctrl-C in a terminal signals the whole
@@ -15,7 +16,7 @@ const SAME_SIGNAL_MS = 1_000;
 async function main(): Promise<void> {
   let loaded: ReturnType<typeof loadConfig>;
   try {
-    loaded = loadConfig();
+    loaded = loadConfig(process.env, developmentKeyFiles());
   } catch (error) {
     if (error instanceof ConfigError) {
       console.error(error.message);

@@ -6,13 +6,15 @@ import { PasswordHasher } from "./auth/passwords";
 import { RateLimiter } from "./auth/rate-limiter";
 import { RefreshTokenProofs } from "./auth/refresh-tokens";
 import { Roles } from "./auth/roles";
+import { SessionAdministration } from "./auth/session-administration";
 import { Sessions } from "./auth/sessions";
 import { type Clock, systemClock } from "./clock";
-import type { Config } from "./config";
+import type { Config, OperatorConfig } from "./config";
 import { LoginAttemptStore } from "./db/stores/login-attempt-store";
 import { RateLimitStore } from "./db/stores/rate-limit-store";
 import { SessionStore } from "./db/stores/session-store";
 import { UserStore } from "./db/stores/user-store";
+import { AUTH_RATE_WINDOW_SECONDS, createMaintenance, type Maintenance } from "./maintenance/maintenance";
 import { Notes } from "./notes/notes";
 
 /** The domain services, built once per process and shared by the API and the operator CLI. */
@@ -26,6 +28,18 @@ export interface Services {
   loginThrottle: LoginThrottle;
   /** AUTH_RATE_LIMIT_PER_MINUTE for register, login, refreshToken and changePassword, per client address. */
   authRateLimiter: RateLimiter;
+  /** Deletes dead sessions, old login failures and past rate windows (a timer in the server; `prune` in the CLI). */
+  maintenance: Maintenance;
+  /** argon2id with a bounded queue (its depth is a metric). */
+  passwordHasher: PasswordHasher;
+}
+
+/** What the operator CLI uses: built from the database and the lifetimes alone, no key (it signs nothing). */
+export interface OperatorServices {
+  clock: Clock;
+  roles: Roles;
+  sessions: SessionAdministration;
+  maintenance: Maintenance;
 }
 
 export interface ServiceOptions {
@@ -73,6 +87,22 @@ export async function createServices(
     roles: new Roles(new UserStore(config.database.kind), clock),
     notes: new Notes(),
     loginThrottle,
-    authRateLimiter: new RateLimiter(new RateLimitStore(), config.authRateLimitPerMinute, 60, clock),
+    authRateLimiter: new RateLimiter(
+      new RateLimitStore(config.database.kind),
+      config.authRateLimitPerMinute,
+      AUTH_RATE_WINDOW_SECONDS,
+      clock,
+    ),
+    maintenance: createMaintenance(config, clock),
+    passwordHasher: hasher,
+  };
+}
+
+export function createOperatorServices(config: OperatorConfig, clock: Clock = systemClock): OperatorServices {
+  return {
+    clock,
+    roles: new Roles(new UserStore(config.database.kind), clock),
+    sessions: new SessionAdministration(new SessionStore(config.database.kind), clock),
+    maintenance: createMaintenance(config, clock),
   };
 }

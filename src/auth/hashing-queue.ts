@@ -15,6 +15,11 @@ export class HashingQueue {
     private readonly maxQueued: number,
   ) {}
 
+  /** Hashes running and waiting now (the metrics' gauges). */
+  get depth(): { running: number; waiting: number } {
+    return { running: this.running, waiting: this.waiting.length };
+  }
+
   async run<T>(work: () => Promise<T>): Promise<T> {
     if (this.running >= this.maxConcurrent) {
       if (this.waiting.length >= this.maxQueued) throw rateLimited(1);

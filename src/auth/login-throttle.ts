@@ -16,9 +16,6 @@ export interface LoginThrottlePolicy {
 /** Attempts for one email from all addresses together are throttled at this multiple. */
 const ACCOUNT_WIDE_FACTOR = 10;
 
-/** Rows deleted per statement by `prune`, so no statement holds the database for long. */
-const PRUNE_BATCH = 1000;
-
 /** A granted place in the count: the right to check one password. */
 export interface LoginPlace {
   readonly id: string;
@@ -93,17 +90,6 @@ export class LoginThrottle {
    */
   async release(em: EntityManager, place: LoginPlace): Promise<void> {
     await this.store.release(em, place.id);
-  }
-
-  /** Deletes every attempt that no longer counts, in small batches (operator `prune`); returns how many. */
-  async prune(em: EntityManager): Promise<number> {
-    const before = new Date(this.clock.now().getTime() - this.policy.windowSeconds * 1000);
-    let total = 0;
-    for (;;) {
-      const deleted = await this.store.pruneBatch(em, before, PRUNE_BATCH);
-      total += deleted;
-      if (deleted < PRUNE_BATCH) return total;
-    }
   }
 
   /**

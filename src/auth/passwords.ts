@@ -66,6 +66,11 @@ export class PasswordHasher {
     return new PasswordHasher(options, dummy, new HashingQueue(limits.maxConcurrent, limits.maxQueued));
   }
 
+  /** argon2 operations running and waiting for a slot now. */
+  get queueDepth(): { running: number; waiting: number } {
+    return this.queue.depth;
+  }
+
   /** RATE_LIMITED when too many hashes are already waiting. */
   hash(password: string): Promise<string> {
     return this.queue.run(() => argon2.hash(password, this.options));

@@ -26,9 +26,4 @@ export class RateLimiter {
     const hits = await this.store.hit(em, key, windowStart);
     if (hits > this.limit) throw rateLimited((windowStart + this.windowMs - now) / 1000);
   }
-
-  /** Deletes counters of windows that have ended (operator `prune`). */
-  prune(em: EntityManager): Promise<number> {
-    return this.store.prune(em, Math.floor(this.clock.now().getTime() / this.windowMs) * this.windowMs);
-  }
 }

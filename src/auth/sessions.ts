@@ -2,7 +2,6 @@ import { randomUUID } from "node:crypto";
 import type { EntityManager } from "@mikro-orm/core";
 import type { Clock } from "../clock";
 import { isUuid } from "../db/ids";
-import { MAX_PAGE_SIZE } from "../db/pagination";
 import type {
   SessionEndReason,
   SessionForRefresh,
@@ -22,6 +21,7 @@ import {
   type RefreshPolicy,
   refreshTokenExpiry,
 } from "./rotation";
+import { SessionAdministration } from "./session-administration";
 
 export interface ClientInfo {
   ip: string | null;
@@ -43,8 +43,6 @@ export interface SessionPolicy extends RefreshPolicy {
   sessionMaxAge: number;
 }
 
-/** Sessions pruned per statement: each batch is one short write, so requests never queue long behind it. */
-const PRUNE_BATCH = 500;
 /** User-Agent headers are cut to this many characters before they are stored. */
 export const MAX_USER_AGENT_LENGTH = 512;
 
@@ -61,6 +59,8 @@ type RotationOutcome =
  * lock, asks it, writes the outcome and mints the tokens.
  */
 export class Sessions {
+  private readonly administration: SessionAdministration;
+
   constructor(
     private readonly store: SessionStore,
     private readonly proofs: RefreshTokenProofs,
@@ -68,7 +68,9 @@ export class Sessions {
     private readonly policy: SessionPolicy,
     private readonly clock: Clock,
     private readonly events: AuthEventSink,
-  ) {}
+  ) {
+    this.administration = new SessionAdministration(store, clock);
+  }
 
   /**
    * Starts a session for `user` in the caller's transaction (the user's row
@@ -218,27 +220,21 @@ export class Sessions {
    * cost limit (graphql/cost-limit.ts) counts this list as one full page.
    */
   listActive(em: EntityManager, userId: string): Promise<SessionRecord[]> {
-    return this.store.listActive(em, userId, this.clock.now(), MAX_PAGE_SIZE);
+    return this.administration.listActive(em, userId);
   }
 
   countActive(em: EntityManager, userId: string): Promise<number> {
-    return this.store.countActive(em, userId, this.clock.now());
+    return this.administration.countActive(em, userId);
   }
 
-  /**
-   * Ends every active session of a user, idle or not (all, or all but
-   * `except`): the ones `sessions` lists, so the count matches what the user
-   * saw. Their refresh and access tokens stop working at once.
-   * Takes the user's session rows in id order first (the lock order).
-   */
+  /** Ends every active session of a user (all, or all but `except`); see `SessionAdministration.endAll`. */
   endAll(em: EntityManager, userId: string, reason: SessionEndReason, except?: string): Promise<number> {
-    return transaction(em, async (tx) => this.endAllLocked(tx, userId, reason, except));
+    return this.administration.endAll(em, userId, reason, except);
   }
 
   /** `endAll` inside a transaction of the caller's (a password change). */
-  async endAllLocked(tx: EntityManager, userId: string, reason: SessionEndReason, except?: string): Promise<number> {
-    await this.store.lockAllOfUser(tx, userId);
-    return this.store.endAllOfUser(tx, userId, reason, this.clock.now(), except);
+  endAllLocked(tx: EntityManager, userId: string, reason: SessionEndReason, except?: string): Promise<number> {
+    return this.administration.endAllLocked(tx, userId, reason, except);
   }
 
   /** Signs the user out everywhere, this session too. */
@@ -254,24 +250,6 @@ export class Sessions {
     if (session === null) throw notFound("Session");
     if (await this.store.end(em, sessionId, "REVOKED", this.clock.now())) {
       this.events({ event: "session_revoked", outcome: "success", userId, sessionId, ip: client.ip });
-    }
-  }
-
-  /**
-   * Deletes sessions that can never be used again and have been so for
-   * `retentionDays` (kept that long for the `sessions` history and
-   * idempotent logout), in short batches. Returns how many.
-   */
-  async prune(em: EntityManager, retentionDays: number): Promise<number> {
-    const before = new Date(this.clock.now().getTime() - retentionDays * 86_400_000);
-    const idleBefore = new Date(before.getTime() - this.policy.refreshTokenTtl * 1000);
-    let total = 0;
-    for (;;) {
-      const deleted = await this.store.pruneBatch(em, before, idleBefore, PRUNE_BATCH);
-      total += deleted;
-      if (deleted < PRUNE_BATCH) return total;
-      // Let queued requests run between batches.
-      await new Promise((resolve) => setImmediate(resolve));
     }
   }
 

@@ -1,7 +1,7 @@
 import "reflect-metadata";
 import { readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { loadConfig } from "../config";
+import { loadOperatorConfig } from "../config";
 import { openDatabase } from "../db/orm";
 
 /**
@@ -15,7 +15,7 @@ import { openDatabase } from "../db/orm";
  */
 async function main(): Promise<void> {
   const { DATABASE_URL = "sqlite:./data/migration-scratch.sqlite" } = process.env;
-  const { config } = loadConfig({ ...process.env, DATABASE_URL });
+  const config = loadOperatorConfig({ ...process.env, DATABASE_URL });
   const dialect = config.database.kind === "postgres" ? "postgresql" : "sqlite";
   const orm = await openDatabase(config.database, { log: console.log });
   try {

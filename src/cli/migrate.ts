@@ -1,10 +1,10 @@
 import "reflect-metadata";
-import { ConfigError, loadConfig } from "../config";
+import { ConfigError, loadOperatorConfig } from "../config";
 import { applyMigrations, openDatabase } from "../db/orm";
 
 /** `npm run db:migrate`: apply pending migrations to DATABASE_URL without starting the server. */
 async function main(): Promise<void> {
-  const { config } = loadConfig();
+  const config = loadOperatorConfig();
   const orm = await openDatabase(config.database, { migrate: false });
   try {
     const applied = await applyMigrations(orm, config.database);

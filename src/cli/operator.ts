@@ -7,14 +7,15 @@ import {
   generatePrivateKeyPem,
   SigningKeys,
 } from "../auth/signing-keys";
-import { ConfigError, loadConfig } from "../config";
+import { ConfigError, loadOperatorConfig } from "../config";
 import { ROLES, type Role, User } from "../db/entities";
 import { openDatabase } from "../db/orm";
 import { AppError } from "../errors";
-import { createServices, type Services } from "../services";
+import { createOperatorServices, type OperatorServices } from "../services";
 
-const HELP = `Operator commands for the auth server. They read the server's configuration
-(DATABASE_URL, …) from the environment and work while the server runs.
+const HELP = `Operator commands for the auth server. They read DATABASE_URL (and the
+lifetimes REFRESH_TOKEN_TTL, LOGIN_LOCKOUT_SECONDS…) from the environment, need
+no key, and work while the server runs.
 
 Usage: npm run cli -- <command> [arguments]
 
@@ -27,6 +28,10 @@ Commands:
   prune [--older-than-days N]     delete sessions that ended, expired or went idle more than N
                                   days ago (default 7), in small batches; live sessions keep
                                   working; also expired login-throttle and rate-limit state
+                                  (what the server does by itself every MAINTENANCE_INTERVAL)
+  vacuum                          SQLite: rewrite the file compactly and let it shrink after
+                                  deletes from now on; blocks the database while it runs (stop
+                                  the server first for a large file)
 
 Exit codes: 0 done, 1 failed (unknown email, database error), 2 usage error.`;
 
@@ -34,7 +39,7 @@ class UsageError extends Error {}
 
 interface Invocation {
   em: EntityManager;
-  services: Services;
+  services: OperatorServices;
   args: string[];
   json: boolean;
   olderThanDays: number;
@@ -88,13 +93,18 @@ const commands: Record<string, (run: Invocation) => Promise<string>> = {
     return `ended ${ended} session(s) of ${user.email}`;
   },
   prune: async ({ em, services, olderThanDays }) => {
-    const sessions = await services.sessions.prune(em, olderThanDays);
-    const failures = await services.loginThrottle.prune(em);
-    const counters = await services.authRateLimiter.prune(em);
+    const report = await services.maintenance.run(em, { sessionRetention: olderThanDays * 86_400 });
+    const { ended, expired, idle } = report.sessions;
     return [
-      `deleted ${sessions} session(s) no longer usable for ${olderThanDays}+ day(s)`,
-      `deleted ${failures} login failure(s) and ${counters} rate-limit counter(s) outside their window`,
+      `deleted ${ended + expired + idle} session(s) no longer usable for ${olderThanDays}+ day(s) (ended ${ended}, expired ${expired}, idle ${idle})`,
+      `deleted ${report.loginFailures} login failure(s) and ${report.rateLimitCounters} rate-limit counter(s) outside their window`,
+      ...(report.reclaimedPages > 0 ? [`gave ${report.reclaimedPages} free page(s) back to the file system`] : []),
+      ...(report.yielded ? ["another instance was pruning at the same time and is finishing the rest"] : []),
     ].join("\n");
+  },
+  vacuum: async ({ em, services }) => {
+    await services.maintenance.vacuum(em);
+    return "vacuumed (SQLite; on PostgreSQL there is nothing to do: autovacuum reclaims space)";
   },
 };
 
@@ -137,10 +147,11 @@ async function main(argv: string[]): Promise<number> {
   if (!Number.isInteger(olderThanDays) || olderThanDays < 0)
     throw new UsageError("--older-than-days takes a whole number ≥ 0");
 
-  const { config } = loadConfig();
+  // Only what the commands need: DATABASE_URL and the lifetimes, no key (BEHAVIOUR.md §1).
+  const config = loadOperatorConfig();
   const orm = await openDatabase(config.database, { log: () => undefined });
   try {
-    const services = await createServices(config);
+    const services = createOperatorServices(config);
     console.log(await command({ em: orm.em.fork(), services, args, json: values.json ?? false, olderThanDays }));
     return 0;
   } finally {

@@ -25,6 +25,27 @@ export async function execute(em: EntityManager, sql: string, params: unknown[])
   return Number(result.changes ?? result.rowCount ?? 0);
 }
 
+/**
+ * SQLite only: runs `sql` with the driver's `exec`, which steps it to
+ * completion, on the pool's connection (waiting for it like any query).
+ * `PRAGMA incremental_vacuum(N)` frees one page per step, so run as a
+ * prepared statement (one step) it would free a single page.
+ */
+export async function execToCompletion(em: EntityManager, sql: string): Promise<void> {
+  const client = (em.getConnection() as AbstractSqlConnection).getKnex().client as {
+    acquireConnection(): Promise<{ exec(sql: string): void }>;
+    releaseConnection(connection: unknown): Promise<void>;
+  };
+  const connection = await client.acquireConnection();
+  try {
+    connection.exec(sql);
+  } catch (error) {
+    throw em.getDriver().convertException(error as Error);
+  } finally {
+    await client.releaseConnection(connection);
+  }
+}
+
 async function raw(em: EntityManager, sql: string, params: unknown[]): Promise<unknown> {
   const knex = (em.getConnection() as AbstractSqlConnection).getKnex();
   const query = knex.raw(sql, params as never[]);
@@ -37,6 +58,30 @@ async function raw(em: EntityManager, sql: string, params: unknown[]): Promise<u
     // and the error formatter branch on classes, not driver messages.
     throw em.getDriver().convertException(error as Error);
   }
+}
+
+/**
+ * One batch of a clean-up: deletes at most `limit` rows of `table` whose
+ * `column` is below a bound, oldest first, through `column`'s index. Binds
+ * (bound, limit, bound).
+ *
+ * The bound is checked again outside the subquery, so on PostgreSQL a row
+ * that changed after the subquery read it is judged on its new values. There
+ * the subquery becomes an array, computed once, and the delete looks its rows
+ * up by key: as `in (subquery)` a stale row estimate (a backlog inserted
+ * since the last ANALYZE) can make it a nested loop over the whole table, and
+ * one batch took 13 s in a test instead of a few ms.
+ */
+export function batchDeleteSql(
+  dialect: "sqlite" | "postgres",
+  table: string,
+  key: string,
+  column: string,
+  below: "<" | "<=",
+): string {
+  const oldest = `select ${key} from ${table} where ${column} ${below} ? order by ${column} limit ?`;
+  const rows = dialect === "postgres" ? `${key} = any(array(${oldest}))` : `${key} in (${oldest})`;
+  return `delete from ${table} where ${rows} and ${column} ${below} ?`;
 }
 
 /**

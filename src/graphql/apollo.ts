@@ -1,4 +1,4 @@
-import { ApolloServer } from "@apollo/server";
+import { ApolloServer, type ApolloServerPlugin } from "@apollo/server";
 import {
   ApolloServerPluginCacheControlDisabled,
   ApolloServerPluginLandingPageDisabled,
@@ -14,7 +14,11 @@ import { buildGraphQLSchema } from "./schema";
 import { unavailableStatusPlugin } from "./unavailable-status";
 
 /** Apollo Server for the schema, with the limits, error masking and production rules; started. */
-export async function startApollo(app: FastifyInstance, config: Config): Promise<ApolloServer<GraphQLContext>> {
+export async function startApollo(
+  app: FastifyInstance,
+  config: Config,
+  plugins: ApolloServerPlugin<GraphQLContext>[] = [],
+): Promise<ApolloServer<GraphQLContext>> {
   const apollo = new ApolloServer<GraphQLContext>({
     schema: await buildGraphQLSchema(),
     validationRules,
@@ -45,6 +49,7 @@ export async function startApollo(app: FastifyInstance, config: Config): Promise
             embed: true,
             includeCookies: config.refreshTokenTransport !== "body",
           }),
+      ...plugins,
     ],
   });
   await apollo.start();

@@ -6,7 +6,7 @@ import type { Config } from "../config";
 /**
  * The longest text form of an IP address (an IPv4-mapped IPv6 address,
  * `ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255`): 45 characters, so the
- * 64-character `ip` columns (sessions, login_failures) hold any address this
+ * 64-character `ip` columns (sessions, login_attempts) hold any address this
  * module lets through.
  */
 export const MAX_ADDRESS_LENGTH = 45;

@@ -5,13 +5,22 @@ import { TEST_ENV } from "./server";
 
 const OPERATOR = join(__dirname, "..", "..", "dist", "src", "cli", "operator.js");
 
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
 /** Runs the built operator CLI (what `npm run cli` runs) as a separate process against a database file. */
-export async function cli(
-  databaseUrl: string,
-  ...args: string[]
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function cli(databaseUrl: string, ...args: string[]): Promise<CliResult> {
+  return runCli({ ...TEST_ENV, DATABASE_URL: databaseUrl }, args);
+}
+
+/** The operator CLI with exactly `env` (and PATH), in `cwd`. */
+export async function runCli(env: Record<string, string>, args: string[], cwd?: string): Promise<CliResult> {
   const child = spawn(process.execPath, [OPERATOR, ...args], {
-    env: { PATH: process.env.PATH ?? "", ...TEST_ENV, DATABASE_URL: databaseUrl },
+    cwd,
+    env: { PATH: process.env.PATH ?? "", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let stdout = "";

@@ -22,6 +22,8 @@ export const TEST_ENV: Record<string, string> = {
   LOG_LEVEL: "info",
   AUTH_RATE_LIMIT_PER_MINUTE: "100000",
   LOGIN_MAX_FAILURES: "1000",
+  // Off unless a test turns it on (BuildOptions.maintenanceIntervalMs): it would delete rows tests look at.
+  MAINTENANCE_INTERVAL: "0",
 };
 
 export interface TestServer {
@@ -50,7 +52,7 @@ export async function startServer(
   env: Record<string, string> = {},
   databaseUrl?: string,
   clock = new TestClock(),
-  build: Pick<BuildOptions, "httpTimeouts"> = {},
+  build: Pick<BuildOptions, "httpTimeouts" | "maintenanceIntervalMs"> = {},
 ): Promise<TestServer> {
   const url = databaseUrl ?? (await freshDatabaseUrl());
   const { config } = loadConfig({ ...TEST_ENV, DATABASE_URL: url, ...env });

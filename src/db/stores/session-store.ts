@@ -4,7 +4,7 @@ import type { Role, SessionEndReason } from "../entities";
 
 export type { SessionEndReason };
 
-import { dateOf, execute, queryRows, type Row } from "../sql";
+import { batchDeleteSql, dateOf, execute, queryRows, type Row } from "../sql";
 
 /**
  * Every SQL statement about sessions, and the mapping of their rows. The
@@ -105,18 +105,35 @@ const SQL = {
   ofUser: `select ${SESSION} from sessions s where s.id = ? and s.user_id = ?`,
   listActive: `select ${SESSION} from sessions s where s.user_id = ? and ${ACTIVE} order by s.created_at desc, s.id desc limit ?`,
   countActive: `select count(*) as n from sessions s where s.user_id = ? and ${ACTIVE}`,
-  // Dead for good: ended, past the absolute end, or idle past the refresh lifetime.
-  pruneBatch: `delete from sessions where id in (
-    select id from sessions where ended_at < ? or expires_at < ? or last_used_at < ? limit ?)`,
 } as const;
+
+/**
+ * Dead sessions in batches, one statement per way of dying so each is a
+ * range scan of its own index (an `or` of the three makes SQLite scan the
+ * whole table; `order by` keeps the index chosen after ANALYZE).
+ */
+const PRUNE = {
+  ended: "ended_at",
+  expired: "expires_at",
+  idle: "last_used_at",
+} as const;
+
+/** How a session died: it ended (logout, revocation, theft), passed its absolute end, or went idle. */
+export type SessionDeath = keyof typeof PRUNE;
 
 export class SessionStore {
   private readonly forRefreshSql: string;
+  private readonly pruneSql: Record<SessionDeath, string>;
 
   constructor(private readonly dialect: Dialect) {
     // PostgreSQL: the session row is locked before it is read, so a concurrent
     // rotation on any connection or instance waits and then sees this one's write.
     this.forRefreshSql = dialect === "postgres" ? `${SQL.forRefresh} for update of s` : SQL.forRefresh;
+    this.pruneSql = {
+      ended: batchDeleteSql(dialect, "sessions", "id", PRUNE.ended, "<"),
+      expired: batchDeleteSql(dialect, "sessions", "id", PRUNE.expired, "<"),
+      idle: batchDeleteSql(dialect, "sessions", "id", PRUNE.idle, "<"),
+    };
   }
 
   async insert(em: EntityManager, s: NewSession): Promise<void> {
@@ -227,13 +244,12 @@ export class SessionStore {
   }
 
   /**
-   * Deletes at most `limit` sessions that can never be used again and have
-   * been so since before `before` (ended, past their absolute end, or idle
-   * past `idleBefore`). One short statement: callers loop, so no request
-   * waits long behind it.
+   * Deletes at most `limit` sessions that died the way `death` says before
+   * `before` (for `idle`: last used before it); returns how many. One short
+   * statement: callers loop, so no request waits long behind it.
    */
-  pruneBatch(em: EntityManager, before: Date, idleBefore: Date, limit: number): Promise<number> {
-    return execute(em, SQL.pruneBatch, [before, before, idleBefore, limit]);
+  pruneBatch(em: EntityManager, death: SessionDeath, before: Date, limit: number): Promise<number> {
+    return execute(em, this.pruneSql[death], [before, limit, before]);
   }
 }
 

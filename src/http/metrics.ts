@@ -1,0 +1,130 @@
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { ApolloServerPlugin } from "@apollo/server";
+import type { FastifyInstance } from "fastify";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import type { AuthEvent } from "../auth/events";
+
+/**
+ * Operation names get a histogram label each up to this many; later ones
+ * are counted as `other`. Clients choose names, so without a cap anyone
+ * could grow the server's memory and every scrape, one name at a time.
+ */
+export const MAX_OPERATION_NAMES = 50;
+
+/**
+ * The server's Prometheus metrics (BEHAVIOUR.md §11), in a registry of its
+ * own rather than prom-client's global one, so servers in one process (the
+ * tests) never share or clash. Counting is always on and cheap; the numbers
+ * are served only when METRICS_PORT is set (`serveMetrics`).
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly operations: Histogram<"operation">;
+  private readonly authEvents: Counter<"event" | "outcome">;
+  private readonly operationNames = new Set<string>();
+
+  constructor() {
+    this.operations = new Histogram({
+      name: "auth_graphql_operation_duration_seconds",
+      help: "Time from receiving a GraphQL operation to its response, by operation name (anonymous, invalid: did not parse or validate, other: beyond the first 50 names)",
+      labelNames: ["operation"],
+      registers: [this.registry],
+    });
+    this.authEvents = new Counter({
+      name: "auth_events_total",
+      help: "Security events: register, login, login_throttled, refresh, refresh_token_reused, logout, logout_all, session_revoked, password_changed; by outcome",
+      labelNames: ["event", "outcome"],
+      registers: [this.registry],
+    });
+  }
+
+  /** For the AuthEventSink: one more of this event and outcome. */
+  countAuthEvent(event: AuthEvent): void {
+    this.authEvents.inc({ event: event.event, outcome: event.outcome });
+  }
+
+  /** Times every operation Apollo handles, labelled by the name it resolved to. */
+  apolloPlugin<TContext extends object>(): ApolloServerPlugin<TContext> {
+    return {
+      requestDidStart: async () => {
+        const started = performance.now();
+        return {
+          willSendResponse: async ({ operation, operationName }) => {
+            this.operations.observe(
+              { operation: this.operationLabel(operation === undefined ? undefined : (operationName ?? null)) },
+              (performance.now() - started) / 1000,
+            );
+          },
+        };
+      },
+    };
+  }
+
+  /** undefined: the operation never resolved (parse or validation failed); null: it has no name. */
+  private operationLabel(name: string | null | undefined): string {
+    if (name === undefined) return "invalid";
+    if (name === null) return "anonymous";
+    if (this.operationNames.has(name)) return name;
+    if (this.operationNames.size >= MAX_OPERATION_NAMES) return "other";
+    this.operationNames.add(name);
+    return name;
+  }
+}
+
+/**
+ * With METRICS_PORT set: adds the hashing queue's depth and Node's process
+ * metrics, and serves the registry as Prometheus text at
+ * http://127.0.0.1:METRICS_PORT/metrics. A listener of its own, on loopback
+ * only: never on the public port (where /metrics is a 404), so the numbers
+ * reach a local agent or sidecar, not the internet. Closed with the app.
+ */
+export async function serveMetrics(
+  app: FastifyInstance,
+  port: number | null,
+  metrics: Metrics,
+  hashing: { readonly queueDepth: { running: number; waiting: number } },
+): Promise<void> {
+  if (port === null) return;
+  const { registry } = metrics;
+  new Gauge({
+    name: "auth_password_hashes_running",
+    help: "argon2 hashes or verifications running now (at most HASH_MAX_CONCURRENT)",
+    registers: [registry],
+    collect() {
+      this.set(hashing.queueDepth.running);
+    },
+  });
+  new Gauge({
+    name: "auth_password_hashes_waiting",
+    help: "argon2 operations waiting for a slot now (beyond HASH_MAX_QUEUED they are refused with RATE_LIMITED)",
+    registers: [registry],
+    collect() {
+      this.set(hashing.queueDepth.waiting);
+    },
+  });
+  collectDefaultMetrics({ register: registry });
+
+  const server = createServer((request, response) => {
+    if (request.method !== "GET" || request.url !== "/metrics") {
+      response.writeHead(404).end();
+      return;
+    }
+    registry.metrics().then(
+      (text) => response.writeHead(200, { "content-type": registry.contentType }).end(text),
+      (error: unknown) => {
+        app.log.error({ err: error }, "metrics: collecting failed");
+        response.writeHead(500).end();
+      },
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, "127.0.0.1", () => resolve());
+  });
+  app.log.info(`metrics listening at http://127.0.0.1:${(server.address() as AddressInfo).port}/metrics`);
+  app.addHook("onClose", async () => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+}

@@ -1,0 +1,170 @@
+import { execFileSync } from "node:child_process";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { ConfigError, type DevelopmentKeys, loadConfig, loadOperatorConfig } from "../src/config";
+import { runCli } from "./helpers/cli";
+import { freshDatabaseUrl } from "./helpers/database";
+import { me, refresh, register } from "./helpers/graphql";
+import { runToExit, spawnServer, tempDir } from "./helpers/process";
+import { startServer } from "./helpers/server";
+
+const CONFIG = join(__dirname, "..", "dist", "src", "config.js");
+const CHEAP = { ARGON2_MEMORY_KIB: "1024", ARGON2_TIME_COST: "1", AUTH_RATE_LIMIT_PER_MINUTE: "100000" };
+
+/** Every file under `dir`, relative, sorted. */
+const filesIn = (dir: string) => (readdirSync(dir, { recursive: true }) as string[]).sort();
+
+/** Keys from memory, counting how often each is asked for. */
+function keysInMemory() {
+  const asked: string[] = [];
+  const source: DevelopmentKeys = {
+    secret: (name) => {
+      asked.push(name);
+      return { secret: Buffer.alloc(48, name.length), keptIn: `memory:${name}` };
+    },
+    privateKey: (algorithm) => {
+      asked.push(algorithm);
+      throw new Error("not in this test");
+    },
+  };
+  return { source, asked };
+}
+
+describe("loading the configuration (BEHAVIOUR.md §1): a pure value, nothing written", () => {
+  it("writes no file for an empty environment, in any mode, in the process's directory", () => {
+    const cwd = tempDir();
+    // The built module in a fresh directory, as any script that loads the configuration would.
+    const output = execFileSync(
+      process.execPath,
+      [
+        "-e",
+        `const { loadConfig, loadOperatorConfig } = require(${JSON.stringify(CONFIG)});
+         for (const env of [{}, { JWT_ALGORITHM: "ES256" }, { JWT_ALGORITHM: "RS256" }, { NODE_ENV: "production" }]) {
+           try { loadConfig(env); console.log("loaded"); } catch (error) { console.log(error.message.split(";")[0]); }
+         }
+         console.log(loadOperatorConfig({}).database.kind);`,
+      ],
+      { cwd, encoding: "utf8", env: { PATH: process.env.PATH ?? "" } },
+    );
+    expect(output.trim().split("\n")).toEqual([
+      "JWT_SECRET: missing",
+      "JWT_PRIVATE_KEYS: missing",
+      "JWT_PRIVATE_KEYS: missing",
+      "JWT_SECRET: missing",
+      "sqlite",
+    ]);
+    expect(filesIn(cwd)).toEqual([]);
+  });
+
+  it("takes missing development keys from the source the server's start gives it, after validating the rest", () => {
+    const { source, asked } = keysInMemory();
+    const { config, warnings } = loadConfig({}, source);
+    expect(asked).toEqual(["jwt-secret", "secret-keys"]);
+    expect(config.jwt.keys.signing.key.export()).toEqual(Buffer.alloc(48, "jwt-secret".length));
+    expect(warnings).toEqual([
+      "JWT_SECRET is not set: using a generated development secret kept in memory:jwt-secret",
+      "SECRET_KEYS is not set: using a generated development key kept in memory:secret-keys",
+    ]);
+
+    // An invalid variable stops the load before any key is asked for (nothing generated for a refused start).
+    const refused = keysInMemory();
+    expect(() => loadConfig({ PORT: "eighty" }, refused.source)).toThrow(/PORT/);
+    expect(() => loadConfig({ REFRESH_TOKEN_TTL: "1" }, refused.source)).toThrow(/REFRESH_TOKEN_TTL/);
+    expect(refused.asked).toEqual([]);
+
+    // Production never generates.
+    const production = keysInMemory();
+    expect(() => loadConfig({ NODE_ENV: "production" }, production.source)).toThrow(ConfigError);
+    expect(production.asked).toEqual([]);
+  });
+
+  it("gives the operator CLI only the database and the lifetimes: no key needed, in production either", () => {
+    const config = loadOperatorConfig({ NODE_ENV: "production", DATABASE_URL: "postgres://u:p@db.example:5432/auth" });
+    expect(config).toEqual({
+      database: { kind: "postgres", url: "postgres://u:p@db.example:5432/auth" },
+      refreshTokenTtl: 1_209_600,
+      loginThrottle: { maxFailures: 5, windowSeconds: 900 },
+    });
+    expect(() => loadOperatorConfig({ DATABASE_URL: "mysql://x" })).toThrow(/DATABASE_URL/);
+    expect(() => loadOperatorConfig({ REFRESH_TOKEN_TTL: "soon" })).toThrow(/REFRESH_TOKEN_TTL/);
+    // What the server alone reads does not concern it.
+    expect(loadOperatorConfig({ CORS_ORIGINS: "not a url", JWT_SECRET: "short" }).database.kind).toBe("sqlite");
+  });
+});
+
+describe("the operator CLI with NODE_ENV=production and nothing but DATABASE_URL", () => {
+  it("grants a role, lists users, ends sessions and prunes, writing nothing where it runs", async () => {
+    const server = await startServer();
+    try {
+      const user = await register(server.url);
+      const cwd = tempDir();
+      const env = { NODE_ENV: "production", DATABASE_URL: server.databaseUrl };
+      const run = (...args: string[]) => runCli(env, args, cwd);
+
+      const granted = await run("grant-role", user.email, "ADMIN");
+      expect(granted, granted.stderr).toMatchObject({ code: 0 });
+      expect(granted.stdout).toMatch(/now has roles USER, ADMIN/);
+      expect((await run("list-users")).stdout).toContain(user.email);
+      expect((await run("revoke-sessions", user.email)).stdout).toMatch(/ended 1 session/);
+      expect((await me(server.url, user.accessToken)).body.errors?.[0]?.extensions?.reason).toBe("REVOKED");
+      const pruned = await run("prune");
+      expect(pruned, pruned.stderr).toMatchObject({ code: 0 });
+      expect(filesIn(cwd)).toEqual([]);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe("development keys at the server's start (outside production)", () => {
+  it("creates ./data keys once, owner-only, and reuses them on the next start", async () => {
+    const cwd = tempDir();
+    const DATABASE_URL = await freshDatabaseUrl();
+    const first = await spawnServer(cwd, { ...CHEAP, DATABASE_URL });
+    const user = await register(first.url);
+    expect(await first.stop()).toBe(0);
+    expect(filesIn(join(cwd, "data"))).toEqual(
+      ["auth.sqlite", "jwt-secret", "secret-keys"].filter((f) => DATABASE_URL.includes(cwd) || f !== "auth.sqlite"),
+    );
+    for (const file of ["jwt-secret", "secret-keys"])
+      expect(statSync(join(cwd, "data", file)).mode & 0o777).toBe(0o600);
+    const kept = ["jwt-secret", "secret-keys"].map((f) => readFileSync(join(cwd, "data", f), "utf8"));
+
+    const second = await spawnServer(cwd, { ...CHEAP, DATABASE_URL });
+    try {
+      // The same keys: the first server's access token (JWT_SECRET) and refresh token (SECRET_KEYS) still work.
+      expect((await me(second.url, user.accessToken)).body.data?.me.id).toBe(user.user.id);
+      expect((await refresh(second.url, user.refreshToken)).body.data?.refreshToken.user.id).toBe(user.user.id);
+    } finally {
+      expect(await second.stop()).toBe(0);
+    }
+    expect(["jwt-secret", "secret-keys"].map((f) => readFileSync(join(cwd, "data", f), "utf8"))).toEqual(kept);
+  });
+
+  it("creates nothing when the start is refused for an invalid variable", async () => {
+    const cwd = tempDir();
+    const { code, output } = await runToExit(cwd, { ...CHEAP, ACCESS_TOKEN_TTL: "-5" });
+    expect(code).not.toBe(0);
+    expect(output).toContain("ACCESS_TOKEN_TTL");
+    expect(filesIn(cwd)).toEqual([]);
+  });
+
+  it("keeps a generated ES256 key too, so the JWKS is the same after a restart", async () => {
+    const cwd = tempDir();
+    const env = { ...CHEAP, JWT_ALGORITHM: "ES256", DATABASE_URL: await freshDatabaseUrl() };
+    const kids: string[] = [];
+    for (let start = 0; start < 2; start++) {
+      const server = await spawnServer(cwd, env);
+      try {
+        const jwks = (await (await fetch(`${server.url}/.well-known/jwks.json`)).json()) as { keys: { kid: string }[] };
+        kids.push(...jwks.keys.map((k) => k.kid));
+      } finally {
+        await server.stop();
+      }
+    }
+    expect(kids).toHaveLength(2);
+    expect(kids[1]).toBe(kids[0]);
+    expect(filesIn(join(cwd, "data"))).toContain("jwt-private-key.ES256.pem");
+  });
+});
