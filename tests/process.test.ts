@@ -1,6 +1,6 @@
 import { statSync } from "node:fs";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { freshDatabaseUrl } from "./helpers/database";
 import { errorCode, gql, LOGIN, me, REFRESH, register } from "./helpers/graphql";
 import { runToExit, spawnServer, tempDir } from "./helpers/process";
@@ -56,8 +56,11 @@ describe("the built server process", () => {
       AUTH_RATE_LIMIT_PER_MINUTE: "1000",
     });
     const user = await register(server.url);
+    const requests = () => server.output().split("incoming request").length;
+    const before = requests();
     const inFlight = gql(server.url, LOGIN, { email: user.email, password: user.password });
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    // Signal only once the server has the request: before that, it would be a new connection, refused.
+    await vi.waitFor(() => expect(requests()).toBeGreaterThan(before), { interval: 1, timeout: 5_000 });
     const exited = server.stop("SIGTERM");
     const response = await inFlight;
     expect(response.body.data?.login.accessToken).toBeTypeOf("string");
