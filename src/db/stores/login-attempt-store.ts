@@ -1,5 +1,5 @@
 import type { EntityManager } from "@mikro-orm/core";
-import { dateOf, execute, queryRows } from "../sql";
+import { batchDeleteSql, dateOf, execute, queryRows } from "../sql";
 import type { Dialect } from "./session-store";
 
 /**
@@ -30,8 +30,6 @@ const SQL = {
     where email_key in (${marks(keys)}) and ip = ? and attempted_at > ? order by attempted_at desc limit 1 offset ?`,
   nthNewest: (keys: number) => `select attempted_at from login_attempts
     where email_key in (${marks(keys)}) and attempted_at > ? order by attempted_at desc limit 1 offset ?`,
-  pruneBatch: `delete from login_attempts where id in (
-    select id from login_attempts where attempted_at <= ? order by attempted_at limit ?)`,
 } as const;
 
 function marks(n: number): string {
@@ -39,7 +37,12 @@ function marks(n: number): string {
 }
 
 export class LoginAttemptStore {
-  constructor(private readonly dialect: Dialect) {}
+  // The same batched, index-driven delete as the other clean-ups (see `batchDeleteSql`).
+  private readonly pruneSql: string;
+
+  constructor(private readonly dialect: Dialect) {
+    this.pruneSql = batchDeleteSql(dialect, "login_attempts", "id", "attempted_at", "<=");
+  }
 
   /**
    * Inside a transaction: waits until no other transaction is granting places
@@ -89,7 +92,7 @@ export class LoginAttemptStore {
 
   /** Deletes at most `limit` attempts made at or before `before`, oldest first; returns how many. */
   pruneBatch(em: EntityManager, before: Date, limit: number): Promise<number> {
-    return execute(em, SQL.pruneBatch, [before, limit]);
+    return execute(em, this.pruneSql, [before, limit, before]);
   }
 }
 
