@@ -223,10 +223,6 @@ export class Sessions {
     return this.administration.listActive(em, userId);
   }
 
-  countActive(em: EntityManager, userId: string): Promise<number> {
-    return this.administration.countActive(em, userId);
-  }
-
   /** Ends every active session of a user (all, or all but `except`); see `SessionAdministration.endAll`. */
   endAll(em: EntityManager, userId: string, reason: SessionEndReason, except?: string): Promise<number> {
     return this.administration.endAll(em, userId, reason, except);
