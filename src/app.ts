@@ -65,7 +65,12 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     onQuery: options.onQuery,
   });
   app.decorate("orm", orm);
-  app.addHook("onClose", () => orm.close());
+  // Work requests started and did not wait for (email/deferred-work.ts) finishes first.
+  let beforeDatabaseCloses = async () => {};
+  app.addHook("onClose", async () => {
+    await beforeDatabaseCloses();
+    await orm.close();
+  });
 
   const metrics = new Metrics();
   const services = await createServices(config, {
@@ -76,6 +81,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       app.log[warn ? "warn" : "info"](event, `auth event: ${event.event}`);
     },
   });
+  beforeDatabaseCloses = () => services.email.drain();
   await startMaintenance(app, orm, config, services, options.maintenanceIntervalMs);
   const apollo = await startApollo(app, config, [metrics.apolloPlugin()]);
   registerGraphQLRoute(app, apollo, async (request, reply) =>

@@ -58,6 +58,21 @@ export interface Config {
   maintenanceInterval: number;
   /** METRICS_PORT: Prometheus metrics on 127.0.0.1 at this port; null: off. */
   metricsPort: number | null;
+  /** APP_URL: the frontend's base URL; links in mails point there (BEHAVIOUR.md §7). */
+  appUrl: string;
+  email: EmailPolicy;
+}
+
+/** BEHAVIOUR.md §7 and §8's recent sign-in. */
+export interface EmailPolicy {
+  /** REQUIRE_EMAIL_VERIFICATION: an unverified user may use only a few operations. */
+  requireVerification: boolean;
+  /** REAUTH_MAX_AGE: seconds a sign-in counts as recent for sensitive operations. */
+  reauthMaxAge: number;
+  /** Lifetime of each kind of mailed token, seconds. */
+  tokenTtl: Record<"verify-email" | "reset-password" | "email-change" | "sign-in", number>;
+  /** EMAIL_REQUESTS_PER_HOUR: reset or sign-in mails asked for one email, per hour (whoever asks). */
+  requestsPerEmailPerHour: number;
 }
 
 /**
@@ -168,6 +183,14 @@ const envSchema = z.object({
   MAINTENANCE_INTERVAL: int(0, 86400).default(60),
   // 0 takes any free port (tests); the address is logged at start.
   METRICS_PORT: int(0, 65535).optional(),
+  APP_URL: z.url({ protocol: /^https?$/, error: "must be an http(s) URL such as https://app.example.com" }).optional(),
+  REQUIRE_EMAIL_VERIFICATION: bool.default(false),
+  REAUTH_MAX_AGE: int(1, 86400).default(300),
+  EMAIL_VERIFICATION_TTL: int(60, 30 * 86400).default(86400),
+  PASSWORD_RESET_TTL: int(60, 86400).default(1800),
+  EMAIL_CHANGE_TTL: int(60, 7 * 86400).default(3600),
+  EMAIL_SIGN_IN_TTL: int(60, 3600).default(600),
+  EMAIL_REQUESTS_PER_HOUR: int(1, 1000).default(5),
 });
 
 /** The variables the operator CLI reads; anything else in the environment is not its business. */
@@ -263,6 +286,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, developmentKeys
       shutdownTimeoutSeconds: e.SHUTDOWN_TIMEOUT,
       maintenanceInterval: e.MAINTENANCE_INTERVAL,
       metricsPort: e.METRICS_PORT ?? null,
+      appUrl: e.APP_URL ?? "http://localhost:5173",
+      email: {
+        requireVerification: e.REQUIRE_EMAIL_VERIFICATION,
+        reauthMaxAge: e.REAUTH_MAX_AGE,
+        tokenTtl: {
+          "verify-email": e.EMAIL_VERIFICATION_TTL,
+          "reset-password": e.PASSWORD_RESET_TTL,
+          "email-change": e.EMAIL_CHANGE_TTL,
+          "sign-in": e.EMAIL_SIGN_IN_TTL,
+        },
+        requestsPerEmailPerHour: e.EMAIL_REQUESTS_PER_HOUR,
+      },
     },
   };
 }

@@ -17,6 +17,10 @@ export const ERROR_CODES = [
   "REFRESH_TOKEN_REUSED",
   "RATE_LIMITED",
   "NOT_FOUND",
+  "INVALID_TOKEN",
+  "REAUTHENTICATION_REQUIRED",
+  "EMAIL_NOT_VERIFIED",
+  "FEATURE_DISABLED",
   "SERVICE_UNAVAILABLE",
   "INTERNAL_SERVER_ERROR",
 ] as const;
@@ -50,8 +54,8 @@ export class AppError extends Error {
 
 export const badUserInput = (field: string, message: string) => new AppError("BAD_USER_INPUT", message, { field });
 
-export const emailTaken = () =>
-  new AppError("EMAIL_TAKEN", "An account with this email already exists", { field: "email" });
+export const emailTaken = (field = "email") =>
+  new AppError("EMAIL_TAKEN", "An account with this email already exists", { field });
 
 /** One message for unknown email and wrong password (OWASP Authentication CS). */
 export const invalidCredentials = () => new AppError("INVALID_CREDENTIALS", "Invalid email or password");
@@ -94,6 +98,27 @@ export const rateLimited = (retryAfterSeconds: number) =>
   });
 
 export const notFound = (what: string) => new AppError("NOT_FOUND", `${what} not found`);
+
+/**
+ * A mailed link's token (and, later, an mfaToken, a passkey challenge or an
+ * OAuth state) that is unknown, used, expired, replaced by a newer one, for
+ * another purpose, or for an address the account no longer has. One message
+ * for all: which of these it was helps only someone guessing.
+ */
+export const invalidToken = () =>
+  new AppError("INVALID_TOKEN", "This link or token is invalid or has expired; request a new one");
+
+/** BEHAVIOUR.md §8: a sensitive operation needs a sign-in within REAUTH_MAX_AGE seconds. */
+export const reauthenticationRequired = () =>
+  new AppError("REAUTHENTICATION_REQUIRED", "This operation needs a recent sign-in; sign in again and retry");
+
+/** BEHAVIOUR.md §7, with REQUIRE_EMAIL_VERIFICATION on. */
+export const emailNotVerified = () =>
+  new AppError("EMAIL_NOT_VERIFIED", "Verify your email address first: open the link we sent, or ask for a new one");
+
+/** Switched off by configuration (mail with MAIL_TRANSPORT=none). */
+export const featureDisabled = (feature: string) =>
+  new AppError("FEATURE_DISABLED", `${feature} is not enabled on this server`);
 
 /**
  * The database cannot be reached right now (BEHAVIOUR.md §3, §11): the client

@@ -15,6 +15,14 @@ export interface AccessTokenClaims {
   /** The session the token belongs to; checked on every request. */
   sid: string;
   roles: string[];
+  /**
+   * When the session last proved who the user is (seconds; OpenID Connect
+   * Core §2), for "recent sign-in" checks (BEHAVIOUR.md §8). Absent from
+   * tokens signed before it was added: those count as not recent.
+   */
+  auth_time?: number;
+  /** How (RFC 8176 values: `pwd`, `email`, …). */
+  amr?: string[];
   jti: string;
   iat: number;
   exp: number;
@@ -44,11 +52,18 @@ export class AccessTokens {
     return this.options.ttlSeconds;
   }
 
-  sign(subject: { userId: string; sessionId: string; roles: string[] }): string {
+  sign(subject: {
+    userId: string;
+    sessionId: string;
+    roles: string[];
+    authTime: Date;
+    amr: readonly string[];
+  }): string {
     const { algorithm, signing } = this.options.keys;
     // `iat` from the server's clock; jsonwebtoken counts `exp` from it.
     const iat = Math.floor(this.options.clock.now().getTime() / 1000);
-    return jwt.sign({ sid: subject.sessionId, roles: subject.roles, iat }, signing.key, {
+    const authTime = Math.floor(subject.authTime.getTime() / 1000);
+    return jwt.sign({ sid: subject.sessionId, roles: subject.roles, auth_time: authTime, amr: subject.amr, iat }, signing.key, {
       algorithm,
       header: { alg: algorithm, typ: ACCESS_TOKEN_TYP, ...(signing.kid ? { kid: signing.kid } : {}) },
       subject: subject.userId,
@@ -118,6 +133,8 @@ function hasAccessTokenClaims(c: jwt.JwtPayload): c is AccessTokenClaims & jwt.J
     typeof c.exp === "number" &&
     typeof c.iat === "number" &&
     Array.isArray(c.roles) &&
-    c.roles.every((r: unknown) => typeof r === "string")
+    c.roles.every((r: unknown) => typeof r === "string") &&
+    (c.auth_time === undefined || typeof c.auth_time === "number") &&
+    (c.amr === undefined || (Array.isArray(c.amr) && c.amr.every((m: unknown) => typeof m === "string")))
   );
 }

@@ -2,6 +2,7 @@ import { type EntityManager, UniqueConstraintViolationException } from "@mikro-o
 import type { Clock } from "../clock";
 import { User } from "../db/entities";
 import type { SessionRecord, UserSummary } from "../db/stores/session-store";
+import { summaryOf } from "../db/stores/user-store";
 import { transaction } from "../db/transaction";
 import { AppError, emailTaken, invalidCredentials, unauthenticated } from "../errors";
 import { isValidEmail, normalizeEmail, parseNewEmail } from "./emails";
@@ -15,6 +16,17 @@ import {
   type PasswordHasher,
 } from "./passwords";
 import type { ClientInfo, IssuedTokens, Sessions } from "./sessions";
+
+/** The mails an account's changes cause (email/email-accounts.ts), written in the change's transaction. */
+export interface AccountMail {
+  queueVerification(tx: EntityManager, user: Pick<UserSummary, "id" | "email">): Promise<void>;
+  queuePasswordChangedNotice(tx: EntityManager, email: string): Promise<void>;
+  /** After the transaction committed. */
+  mailQueued(): void;
+}
+
+/** RFC 8176: a password was checked. */
+const PASSWORD_AMR = ["pwd"] as const;
 
 export interface PasswordChange {
   currentPassword: string;
@@ -38,6 +50,7 @@ export class Accounts {
     private readonly hasher: PasswordHasher,
     private readonly sessions: Sessions,
     private readonly throttle: LoginThrottle,
+    private readonly mail: AccountMail,
     private readonly passwordMinLength: number,
     private readonly clock: Clock,
     private readonly events: AuthEventSink,
@@ -61,12 +74,14 @@ export class Accounts {
         const now = this.clock.now();
         const user = tx.create(User, { email, passwordHash, createdAt: now, updatedAt: now });
         await tx.flush();
-        return this.sessions.start(tx, user, client);
+        await this.mail.queueVerification(tx, user);
+        return this.sessions.start(tx, summaryOf(user), client, PASSWORD_AMR);
       });
     } catch (error) {
       if (error instanceof UniqueConstraintViolationException) throw emailTaken();
       throw error;
     }
+    this.mail.mailQueued();
     this.events({
       event: "register",
       outcome: "success",
@@ -117,7 +132,7 @@ export class Accounts {
     const rehashed = this.hasher.needsRehash(user.passwordHash) ? await this.hasher.hash(password) : null;
     const issued = await transaction(em, async (tx) => {
       if (rehashed !== null) await tx.nativeUpdate(User, { id: user.id }, { passwordHash: rehashed });
-      return this.sessions.start(tx, user, client);
+      return this.sessions.start(tx, summaryOf(user), client, PASSWORD_AMR);
     });
     this.events({ event: "login", outcome: "success", userId: user.id, sessionId: issued.sessionId, ip: client.ip });
     return issued;
@@ -175,8 +190,10 @@ export class Accounts {
       // Signed out (logout, revocation) while the new password was being hashed.
       if (kept === null) throw unauthenticated("REVOKED");
       await tx.nativeUpdate(User, { id: user.id }, { passwordHash, updatedAt: this.clock.now() });
+      await this.mail.queuePasswordChangedNotice(tx, user.email);
       return kept;
     });
+    this.mail.mailQueued();
     this.events({
       event: "password_changed",
       outcome: "success",

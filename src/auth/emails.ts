@@ -25,13 +25,13 @@ export function isValidEmail(email: string): boolean {
 }
 
 /** Normalises and validates an email given at registration. */
-export function parseNewEmail(raw: string): string {
+export function parseNewEmail(raw: string, field = "email"): string {
   const email = normalizeEmail(raw);
   if (email.length > MAX_EMAIL_LENGTH) {
-    throw badUserInput("email", `Email must be at most ${MAX_EMAIL_LENGTH} characters`);
+    throw badUserInput(field, `Email must be at most ${MAX_EMAIL_LENGTH} characters`);
   }
   if (!isValidEmail(email)) {
-    throw badUserInput("email", "Email must look like name@example.com");
+    throw badUserInput(field, "Email must look like name@example.com");
   }
   return email;
 }

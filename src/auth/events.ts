@@ -12,7 +12,15 @@ export type AuthEventName =
   | "logout"
   | "logout_all"
   | "session_revoked"
-  | "password_changed";
+  | "password_changed"
+  | "email_verification_requested"
+  | "email_verified"
+  | "password_reset_requested"
+  | "password_reset"
+  | "email_change_requested"
+  | "email_changed"
+  | "sign_in_email_requested"
+  | "sign_in_email";
 
 export interface AuthEvent {
   event: AuthEventName;

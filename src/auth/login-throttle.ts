@@ -93,6 +93,20 @@ export class LoginThrottle {
   }
 
   /**
+   * The owner proved control of the address (a password reset): every place
+   * taken for it goes, from every address, so they can sign in at once
+   * (BEHAVIOUR.md §7).
+   */
+  async clear(em: EntityManager, email: string): Promise<void> {
+    await this.store.clear(em, this.pseudonyms(email));
+  }
+
+  /** The email's pseudonym under the current key, for other per-email counters (mail requests). */
+  pseudonym(email: string): string {
+    return this.pseudonyms(email)[0] as string;
+  }
+
+  /**
    * The email as the throttle stores it: HMAC-SHA-256 under a key derived
    * from SECRET_KEYS for this purpose only (not a bare SHA-256, which anyone
    * holding a list of emails could reverse). One per accepted key, the

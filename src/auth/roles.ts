@@ -4,7 +4,7 @@ import { ROLES, type Role, User } from "../db/entities";
 import { isUuid } from "../db/ids";
 import { type Page, type PageRequest, paginate } from "../db/pagination";
 import type { UserSummary } from "../db/stores/session-store";
-import type { UserStore } from "../db/stores/user-store";
+import { summaryOf, type UserStore } from "../db/stores/user-store";
 import { transaction } from "../db/transaction";
 import { badUserInput, forbidden, notFound } from "../errors";
 import { normalizeEmail } from "./emails";
@@ -36,8 +36,9 @@ export class Roles {
   ) {}
 
   /** ADMIN only (checked by the caller's @Authorized): every user, oldest first. */
-  listUsers(em: EntityManager, page: PageRequest): Promise<Page<User>> {
-    return paginate(em, User, {}, "asc", page);
+  async listUsers(em: EntityManager, page: PageRequest): Promise<Page<UserSummary>> {
+    const found = await paginate(em, User, {}, "asc", page);
+    return { ...found, items: found.items.map(({ cursor, node }) => ({ cursor, node: summaryOf(node) })) };
   }
 
   /** ADMIN only: replaces a user's roles. */

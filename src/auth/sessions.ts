@@ -76,7 +76,7 @@ export class Sessions {
    * Starts a session for `user` in the caller's transaction (the user's row
    * must already be written in it), and issues its first tokens.
    */
-  async start(tx: EntityManager, user: UserSummary, client: ClientInfo): Promise<IssuedTokens> {
+  async start(tx: EntityManager, user: UserSummary, client: ClientInfo, amr: readonly string[]): Promise<IssuedTokens> {
     const now = this.clock.now();
     const session = {
       id: randomUUID(),
@@ -90,11 +90,12 @@ export class Sessions {
       keyId: this.proofs.currentKeyId,
       userAgent: client.userAgent?.slice(0, MAX_USER_AGENT_LENGTH) ?? null,
       ip: client.ip,
+      amr,
     });
     const refreshToken = this.proofs.mint(session, 0);
     return this.tokensFor(
       user,
-      session.id,
+      { id: session.id, authenticatedAt: now, amr: [...amr] },
       refreshToken,
       refreshTokenExpiry({ lastUsedAt: now, ...session }, this.policy),
     );
@@ -149,7 +150,7 @@ export class Sessions {
           ip: client.ip,
         });
         const expiresAt = refreshTokenExpiry({ lastUsedAt, expiresAt: found.session.expiresAt }, this.policy);
-        return this.tokensFor(found.user, found.session.id, refreshToken, expiresAt);
+        return this.tokensFor(found.user, found.session, refreshToken, expiresAt);
       }
     }
     if (outcome?.kind === "reused") {
@@ -211,7 +212,7 @@ export class Sessions {
     });
     const refreshToken = this.proofs.mint({ id: sessionId, secret: found.refresh.secret }, generation);
     const expiresAt = refreshTokenExpiry({ lastUsedAt: now, expiresAt: found.session.expiresAt }, this.policy);
-    return this.tokensFor(found.user, sessionId, refreshToken, expiresAt);
+    return this.tokensFor(found.user, found.session, refreshToken, expiresAt);
   }
 
   /**
@@ -284,14 +285,25 @@ export class Sessions {
     });
   }
 
-  private tokensFor(user: UserSummary, sessionId: string, refreshToken: string, expiresAt: Date): IssuedTokens {
+  private tokensFor(
+    user: UserSummary,
+    session: Pick<SessionRecord, "id" | "authenticatedAt" | "amr">,
+    refreshToken: string,
+    expiresAt: Date,
+  ): IssuedTokens {
     return {
-      accessToken: this.accessTokens.sign({ userId: user.id, sessionId, roles: user.roles }),
+      accessToken: this.accessTokens.sign({
+        userId: user.id,
+        sessionId: session.id,
+        roles: user.roles,
+        authTime: session.authenticatedAt,
+        amr: session.amr,
+      }),
       expiresIn: this.accessTokens.ttlSeconds,
       refreshToken,
       refreshTokenExpiresAt: expiresAt,
       user,
-      sessionId,
+      sessionId: session.id,
     };
   }
 }

@@ -98,6 +98,7 @@ const commands: Record<string, (run: Invocation) => Promise<string>> = {
     return [
       `deleted ${ended + expired + idle} session(s) no longer usable for ${olderThanDays}+ day(s) (ended ${ended}, expired ${expired}, idle ${idle})`,
       `deleted ${report.loginFailures} login failure(s) and ${report.rateLimitCounters} rate-limit counter(s) outside their window`,
+      `deleted ${report.emailTokens} mailed token(s) used or expired`,
       ...(report.reclaimedPages > 0 ? [`gave ${report.reclaimedPages} free page(s) back to the file system`] : []),
       ...(report.yielded ? ["another instance was pruning at the same time and is finishing the rest"] : []),
     ].join("\n");

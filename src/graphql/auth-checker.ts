@@ -1,5 +1,5 @@
 import { type AuthCheckerFn, createParameterDecorator } from "type-graphql";
-import { forbidden, unauthenticated } from "../errors";
+import { emailNotVerified, forbidden, unauthenticated } from "../errors";
 import type { GraphQLContext, Viewer } from "./context";
 
 /**
@@ -19,8 +19,32 @@ export function loadViewer(context: GraphQLContext): Promise<Viewer> {
   return context.viewer;
 }
 
-export const authChecker: AuthCheckerFn<GraphQLContext> = async ({ context }, roles) => {
+/**
+ * What a user whose address is not verified may still do with
+ * REQUIRE_EMAIL_VERIFICATION on (BEHAVIOUR.md §7): see who they are, manage
+ * their sessions, and get the address verified. `logout` and `verifyEmail`
+ * need no access token, so they never reach this check.
+ */
+export const UNVERIFIED_ALLOWED = new Set([
+  "me",
+  "sessions",
+  "logout",
+  "logoutAll",
+  "revokeSession",
+  "requestEmailVerification",
+  "verifyEmail",
+]);
+
+export const authChecker: AuthCheckerFn<GraphQLContext> = async ({ context, info }, roles) => {
   const { user } = await loadViewer(context);
+  if (
+    context.services.requireEmailVerification &&
+    !user.emailVerified &&
+    (info.parentType.name === "Query" || info.parentType.name === "Mutation") &&
+    !UNVERIFIED_ALLOWED.has(info.fieldName)
+  ) {
+    throw emailNotVerified();
+  }
   if (roles.length > 0 && !roles.some((role) => (user.roles as string[]).includes(role))) throw forbidden();
   return true;
 };

@@ -43,8 +43,22 @@ export const LIMITS = {
   largeOperationsAtOnce: 1,
 } as const;
 
-/** The operations that hash a password or rotate a token: one per request at most. */
-export const CREDENTIAL_OPERATIONS = new Set(["register", "login", "refreshToken", "changePassword"]);
+/**
+ * The operations that check or set a credential, rotate a token or mail one
+ * (BEHAVIOUR.md §10): one per request at most, and AUTH_RATE_LIMIT_PER_MINUTE
+ * per client address.
+ */
+export const CREDENTIAL_OPERATIONS = new Set([
+  "register",
+  "login",
+  "refreshToken",
+  "changePassword",
+  "resetPassword",
+  "requestPasswordReset",
+  "requestSignInEmail",
+  "signInWithEmailLink",
+  "signInWithEmailCode",
+]);
 
 /**
  * Rejects a document asking for more than one credential operation (aliases
@@ -57,7 +71,7 @@ export const oneCredentialOperation: ValidationRule = (context: ValidationContex
     const credential = fields.filter((field) => CREDENTIAL_OPERATIONS.has(field.name.value));
     if (credential.length > 1) {
       context.reportError(
-        new GraphQLError("An operation may contain at most one of register, login, refreshToken and changePassword", {
+        new GraphQLError(`An operation may contain at most one of ${[...CREDENTIAL_OPERATIONS].join(", ")}`, {
           nodes: credential,
         }),
       );

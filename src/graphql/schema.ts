@@ -4,6 +4,7 @@ import { buildSchema } from "type-graphql";
 import { authChecker } from "./auth-checker";
 import { DateTimeISO } from "./date-time";
 import { AuthResolver } from "./resolvers/auth.resolver";
+import { EmailResolver } from "./resolvers/email.resolver";
 import { NoteResolver } from "./resolvers/note.resolver";
 import { SessionResolver } from "./resolvers/session.resolver";
 import { UserResolver } from "./resolvers/user.resolver";
@@ -15,7 +16,7 @@ import { UserResolver } from "./resolvers/user.resolver";
  */
 export async function buildGraphQLSchema(): Promise<GraphQLSchema> {
   const schema = await buildSchema({
-    resolvers: [AuthResolver, UserResolver, SessionResolver, NoteResolver],
+    resolvers: [AuthResolver, UserResolver, SessionResolver, NoteResolver, EmailResolver],
     authChecker,
     scalarsMap: [{ type: Date, scalar: DateTimeISO }],
     // type-graphql 2 leaves validation off by default. `target` and `value`

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { EntityManager } from "@mikro-orm/core";
 import type { Clock } from "../clock";
 import type { Config } from "../config";
+import { EmailTokenStore } from "../db/stores/email-token-store";
 import { LoginAttemptStore } from "../db/stores/login-attempt-store";
 import { MaintenanceStore, type VacuumMode } from "../db/stores/maintenance-store";
 import { RateLimitStore } from "../db/stores/rate-limit-store";
@@ -9,6 +10,8 @@ import { type SessionDeath, SessionStore } from "../db/stores/session-store";
 
 /** AUTH_RATE_LIMIT_PER_MINUTE counts per minute. */
 export const AUTH_RATE_WINDOW_SECONDS = 60;
+/** EMAIL_REQUESTS_PER_HOUR counts per hour. */
+export const MAIL_REQUEST_WINDOW_SECONDS = 3600;
 
 export interface MaintenancePolicy {
   /**
@@ -21,7 +24,10 @@ export interface MaintenancePolicy {
   refreshTokenTtl: number;
   /** LOGIN_LOCKOUT_SECONDS: older failures no longer count. */
   loginFailureWindow: number;
-  /** The credential rate limit's window, seconds: counters of earlier windows are dead. */
+  /**
+   * The longest rate-limit window, seconds: counters of windows that began
+   * before the current one of this length are dead, whatever their own length.
+   */
   rateLimitWindow: number;
 }
 
@@ -60,6 +66,8 @@ export interface MaintenanceReport {
   sessions: Record<SessionDeath, number>;
   loginFailures: number;
   rateLimitCounters: number;
+  /** Mailed tokens used or expired. */
+  emailTokens: number;
   /** SQLite pages given back to the file system. */
   reclaimedPages: number;
   /** The longest batch, ms: about the longest a request may have waited for this run (BEHAVIOUR.md §11: ~50). */
@@ -74,6 +82,7 @@ export interface MaintenanceStores {
   sessions: SessionStore;
   loginFailures: LoginAttemptStore;
   rateLimits: RateLimitStore;
+  emailTokens: EmailTokenStore;
   database: MaintenanceStore;
 }
 
@@ -110,12 +119,13 @@ export class Maintenance {
     const before = (seconds: number) => new Date(now - seconds * 1000);
     const rateWindow = this.policy.rateLimitWindow * 1000;
     const currentWindowStart = Math.floor(now / rateWindow) * rateWindow;
-    const { sessions, loginFailures, rateLimits, database } = this.stores;
+    const { sessions, loginFailures, rateLimits, emailTokens, database } = this.stores;
 
     const report: MaintenanceReport = {
       sessions: { ended: 0, expired: 0, idle: 0 },
       loginFailures: 0,
       rateLimitCounters: 0,
+      emailTokens: 0,
       reclaimedPages: 0,
       longestBatchMs: 0,
       yielded: false,
@@ -133,6 +143,9 @@ export class Maintenance {
         (e, l) => loginFailures.pruneBatch(e, before(this.policy.loginFailureWindow), l),
       ],
       [(n) => (report.rateLimitCounters += n), (e, l) => rateLimits.pruneBatch(e, currentWindowStart, l)],
+      // A used token is refused whether or not its row is there; an expired one too.
+      [(n) => (report.emailTokens += n), (e, l) => emailTokens.pruneUsed(e, at, l)],
+      [(n) => (report.emailTokens += n), (e, l) => emailTokens.pruneExpired(e, at, l)],
     ];
 
     let limit = this.pacing.firstBatch;
@@ -215,13 +228,14 @@ export function createMaintenance(config: MaintenanceConfig, clock: Clock): Main
       sessions: new SessionStore(config.database.kind),
       loginFailures: new LoginAttemptStore(config.database.kind),
       rateLimits: new RateLimitStore(config.database.kind),
+      emailTokens: new EmailTokenStore(config.database.kind),
       database: new MaintenanceStore(config.database.kind),
     },
     {
       sessionRetention: DEFAULT_SESSION_RETENTION,
       refreshTokenTtl: config.refreshTokenTtl,
       loginFailureWindow: config.loginThrottle.windowSeconds,
-      rateLimitWindow: AUTH_RATE_WINDOW_SECONDS,
+      rateLimitWindow: Math.max(AUTH_RATE_WINDOW_SECONDS, MAIL_REQUEST_WINDOW_SECONDS),
     },
     clock,
     PACING[config.database.kind],
@@ -231,5 +245,5 @@ export function createMaintenance(config: MaintenanceConfig, clock: Clock): Main
 /** Rows a report counts as deleted, all tables together. */
 export function deletedRows(report: MaintenanceReport): number {
   const { ended, expired, idle } = report.sessions;
-  return ended + expired + idle + report.loginFailures + report.rateLimitCounters;
+  return ended + expired + idle + report.loginFailures + report.rateLimitCounters + report.emailTokens;
 }

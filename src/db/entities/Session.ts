@@ -7,6 +7,7 @@ export type SessionEndReason =
   | "LOGOUT_ALL"
   | "REVOKED"
   | "PASSWORD_CHANGED"
+  | "PASSWORD_RESET"
   | "OPERATOR"
   | "REFRESH_TOKEN_REUSED";
 
@@ -34,7 +35,9 @@ export class Session {
     | "refreshRotatedAt"
     | "refreshRetiredBelow"
     | "refreshKeyId"
-    | "legacyTokenHash";
+    | "legacyTokenHash"
+    | "authenticatedAt"
+    | "amr";
 
   @PrimaryKey({ type: "uuid" })
   id: string = randomUUID();
@@ -64,6 +67,19 @@ export class Session {
 
   @Property({ type: "string", length: 64, nullable: true })
   ip: string | null = null;
+
+  /**
+   * When the session last proved who the user is (the access token's
+   * `auth_time`, BEHAVIOUR.md §5): its sign-in, or a later re-authentication.
+   * Null only for sessions carried over from before it was kept: their
+   * `createdAt` stands in.
+   */
+  @Property({ type: t.datetime, nullable: true })
+  authenticatedAt: Date | null = null;
+
+  /** How: RFC 8176 method values, comma-separated (`pwd`, `email`, …); null (carried over) means `pwd`. */
+  @Property({ type: "string", length: 64, nullable: true })
+  amr: string | null = null;
 
   /** Generation of the refresh token that rotates now. */
   @Property({ type: "integer", default: 0 })

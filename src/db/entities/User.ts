@@ -6,7 +6,7 @@ export type Role = (typeof ROLES)[number];
 
 @Entity({ tableName: "users" })
 export class User {
-  [OptionalProps]?: "roles" | "createdAt" | "updatedAt";
+  [OptionalProps]?: "roles" | "createdAt" | "updatedAt" | "emailVerifiedAt";
 
   @PrimaryKey({ type: "uuid" })
   id: string = randomUUID();
@@ -18,6 +18,10 @@ export class User {
   /** argon2id PHC string. Never leaves the server. */
   @Property({ type: "string", length: 255, hidden: true })
   passwordHash!: string;
+
+  /** When the user proved they receive mail at `email` (BEHAVIOUR.md §7); null until then, and again after a change of address. */
+  @Property({ type: t.datetime, nullable: true })
+  emailVerifiedAt: Date | null = null;
 
   @Property({ type: "json" })
   roles: Role[] = ["USER"];

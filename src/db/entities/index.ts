@@ -1,3 +1,4 @@
+import { EmailToken } from "./EmailToken";
 import { LoginAttempt } from "./LoginAttempt";
 import { Note } from "./Note";
 import { RateLimitCounter } from "./RateLimitCounter";
@@ -6,6 +7,7 @@ import { User } from "./User";
 
 export type { SessionEndReason } from "./Session";
 export { ROLES, type Role } from "./User";
-export { LoginAttempt, Note, RateLimitCounter, Session, User };
+export { EMAIL_TOKEN_PURPOSES, type EmailTokenPurpose } from "./EmailToken";
+export { EmailToken, LoginAttempt, Note, RateLimitCounter, Session, User };
 
-export const entities = [User, Session, Note, LoginAttempt, RateLimitCounter];
+export const entities = [User, Session, Note, LoginAttempt, RateLimitCounter, EmailToken];

@@ -25,6 +25,7 @@ const SQL = {
   insert: "insert into login_attempts (email_key, ip, attempted_at) values (?, ?, ?) returning id",
   forgive: (keys: number) => `delete from login_attempts where email_key in (${marks(keys)}) and ip = ? and id <= ?`,
   release: "delete from login_attempts where id = ?",
+  clear: (keys: number) => `delete from login_attempts where email_key in (${marks(keys)})`,
   // The n-th newest attempt since `since`: it exists exactly when there are at least n.
   nthNewestOfAddress: (keys: number) => `select attempted_at from login_attempts
     where email_key in (${marks(keys)}) and ip = ? and attempted_at > ? order by attempted_at desc limit 1 offset ?`,
@@ -81,6 +82,11 @@ export class LoginAttemptStore {
   }
 
   /** Deletes the places `ip` took for the email up to and including `id`; returns how many. */
+  /** Every place taken for the email, from every address. */
+  clear(em: EntityManager, emailKeys: readonly string[]): Promise<number> {
+    return execute(em, SQL.clear(emailKeys.length), [...emailKeys]);
+  }
+
   forgive(em: EntityManager, emailKeys: readonly string[], ip: string, id: string): Promise<number> {
     return execute(em, SQL.forgive(emailKeys.length), [...emailKeys, ip, id]);
   }

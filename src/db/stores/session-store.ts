@@ -33,6 +33,10 @@ export interface SessionRecord {
   endedAt: Date | null;
   userAgent: string | null;
   ip: string | null;
+  /** When the session last proved who the user is (`auth_time`). */
+  authenticatedAt: Date;
+  /** How (RFC 8176 `amr` values). */
+  amr: string[];
 }
 
 /** What requests need of a user: never the password hash. */
@@ -41,6 +45,8 @@ export interface UserSummary {
   email: string;
   roles: Role[];
   createdAt: Date;
+  /** BEHAVIOUR.md §7: the user proved they receive mail at `email`. */
+  emailVerified: boolean;
 }
 
 /** A session's refresh state as the rotation decision and the token proofs need it. */
@@ -66,6 +72,7 @@ export interface NewSession {
   keyId: Buffer;
   userAgent: string | null;
   ip: string | null;
+  amr: readonly string[];
 }
 
 /** What a rotation, a grace-free re-issue or a password change writes. */
@@ -80,9 +87,11 @@ export interface RefreshUpdate {
 export type Dialect = "sqlite" | "postgres";
 
 const SESSION = `s.id as s_id, s.user_id as s_user_id, s.created_at as s_created_at, s.last_used_at as s_last_used_at,
-  s.expires_at as s_expires_at, s.ended_at as s_ended_at, s.user_agent as s_user_agent, s.ip as s_ip`;
+  s.expires_at as s_expires_at, s.ended_at as s_ended_at, s.user_agent as s_user_agent, s.ip as s_ip,
+  s.authenticated_at as s_authenticated_at, s.amr as s_amr`;
 /** A user's columns as `userOf` maps them (the table aliased `u`); the user store reads users the same way. */
-export const USER = "u.id as u_id, u.email as u_email, u.roles as u_roles, u.created_at as u_created_at";
+export const USER =
+  "u.id as u_id, u.email as u_email, u.roles as u_roles, u.created_at as u_created_at, u.email_verified_at as u_email_verified_at";
 const REFRESH = `s.refresh_generation as r_generation, s.refresh_rotated_at as r_rotated_at,
   s.refresh_retired_below as r_retired_below, s.refresh_secret as r_secret, s.refresh_key_id as r_key_id`;
 /** BEHAVIOUR.md §5, the one definition of an active session; `isSessionActive` in auth/rotation.ts says the same. */
@@ -90,8 +99,9 @@ const ACTIVE = "s.ended_at is null and s.expires_at > ?";
 
 const SQL = {
   insert: `insert into sessions (id, user_id, created_at, last_used_at, expires_at, ended_at, end_reason, user_agent, ip,
-      refresh_generation, refresh_rotated_at, refresh_retired_below, refresh_secret, refresh_key_id, legacy_token_hash)
-    values (?, ?, ?, ?, ?, null, null, ?, ?, 0, null, 0, ?, ?, null)`,
+      refresh_generation, refresh_rotated_at, refresh_retired_below, refresh_secret, refresh_key_id, legacy_token_hash,
+      authenticated_at, amr)
+    values (?, ?, ?, ?, ?, null, null, ?, ?, 0, null, 0, ?, ?, null, ?, ?)`,
   byLegacyHash: "select id from sessions where legacy_token_hash = ?",
   forRefresh: `select ${SESSION}, ${REFRESH}, ${USER} from sessions s join users u on u.id = s.user_id where s.id = ?`,
   recordRefresh: `update sessions set refresh_generation = ?, refresh_rotated_at = ?, refresh_retired_below = ?,
@@ -147,6 +157,8 @@ export class SessionStore {
       s.ip,
       s.secret,
       s.keyId.toString("hex"),
+      s.now,
+      s.amr.join(","),
     ]);
   }
 
@@ -263,6 +275,9 @@ function sessionOf(row: Row): SessionRecord {
     endedAt: row.s_ended_at == null ? null : dateOf(row.s_ended_at),
     userAgent: row.s_user_agent == null ? null : String(row.s_user_agent),
     ip: row.s_ip == null ? null : String(row.s_ip),
+    // Null only for sessions the migration could not date (none); created_at is when they signed in.
+    authenticatedAt: dateOf(row.s_authenticated_at ?? row.s_created_at),
+    amr: row.s_amr == null ? ["pwd"] : String(row.s_amr).split(","),
   };
 }
 
@@ -274,5 +289,6 @@ export function userOf(row: Row): UserSummary {
     email: String(row.u_email),
     roles: roles as Role[],
     createdAt: dateOf(row.u_created_at),
+    emailVerified: row.u_email_verified_at != null,
   };
 }

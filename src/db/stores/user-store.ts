@@ -1,5 +1,5 @@
 import type { EntityManager } from "@mikro-orm/core";
-import type { Role } from "../entities";
+import type { Role, User } from "../entities";
 import { execute, queryRows } from "../sql";
 import { type Dialect, USER, type UserSummary, userOf } from "./session-store";
 
@@ -8,6 +8,21 @@ const WITH_ROLE = "select id from users where cast(roles as text) like ? order b
 const BY_ID = `select ${USER} from users u where u.id = ?`;
 const BY_EMAIL = `select ${USER} from users u where u.email = ?`;
 const SET_ROLES = "update users set roles = ?, updated_at = ? where id = ?";
+const SET_PASSWORD = "update users set password_hash = ?, updated_at = ? where id = ?";
+// The first proof is the one remembered; a later one changes nothing.
+const MARK_VERIFIED = "update users set email_verified_at = ? where id = ? and email_verified_at is null";
+const CHANGE_EMAIL = "update users set email = ?, email_verified_at = ?, updated_at = ? where id = ?";
+
+/** What requests need of a user the ORM loaded (no password hash). */
+export function summaryOf(user: User): UserSummary {
+  return {
+    id: user.id,
+    email: user.email,
+    roles: user.roles,
+    createdAt: user.createdAt,
+    emailVerified: user.emailVerifiedAt !== null,
+  };
+}
 
 /**
  * Statements about users that the ORM's queries do not express on both
@@ -54,5 +69,32 @@ export class UserStore {
   /** Inside a transaction that holds the user's row. */
   async setRoles(tx: EntityManager, id: string, roles: readonly Role[], now: Date): Promise<void> {
     await execute(tx, SET_ROLES, [JSON.stringify(roles), now, id]);
+  }
+
+  /** The user with this (normalised) email, without locking. */
+  async findByEmail(em: EntityManager, email: string): Promise<UserSummary | null> {
+    const [row] = await queryRows(em, BY_EMAIL, [email]);
+    return row === undefined ? null : userOf(row);
+  }
+
+  async findById(em: EntityManager, id: string): Promise<UserSummary | null> {
+    const [row] = await queryRows(em, BY_ID, [id]);
+    return row === undefined ? null : userOf(row);
+  }
+
+  async setPasswordHash(tx: EntityManager, id: string, passwordHash: string, now: Date): Promise<void> {
+    await execute(tx, SET_PASSWORD, [passwordHash, now, id]);
+  }
+
+  async markEmailVerified(tx: EntityManager, id: string, now: Date): Promise<void> {
+    await execute(tx, MARK_VERIFIED, [now, id]);
+  }
+
+  /**
+   * Moves the account to a proved address; throws the driver's
+   * UniqueConstraintViolationException when another account has it.
+   */
+  async changeEmail(tx: EntityManager, id: string, email: string, now: Date): Promise<void> {
+    await execute(tx, CHANGE_EMAIL, [email, now, now, id]);
   }
 }

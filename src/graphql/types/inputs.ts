@@ -38,6 +38,28 @@ export class ChangePasswordInput {
   newPassword!: string;
 }
 
+@InputType("ResetPasswordInput")
+export class ResetPasswordInput {
+  @Field(() => String, { description: "The token from the reset link." })
+  @MaxLength(MAX_RAW_CREDENTIAL_LENGTH, tooLong("Token"))
+  token!: string;
+
+  @Field(() => String)
+  @MaxLength(MAX_RAW_CREDENTIAL_LENGTH, tooLong("New password"))
+  newPassword!: string;
+}
+
+@InputType("EmailCodeInput")
+export class EmailCodeInput {
+  @Field(() => String)
+  @MaxLength(MAX_RAW_CREDENTIAL_LENGTH, tooLong("Email"))
+  email!: string;
+
+  @Field(() => String, { description: "The 6-digit code from the sign-in mail." })
+  @MaxLength(MAX_RAW_CREDENTIAL_LENGTH, tooLong("Code"))
+  code!: string;
+}
+
 @InputType("NoteInput")
 export class NoteInput {
   @Field(() => String)

@@ -17,8 +17,17 @@ export class User {
   @Field(() => Date)
   createdAt!: Date;
 
+  @Field(() => Boolean, { description: "True once the user proved they receive mail at `email`." })
+  emailVerified!: boolean;
+
   static from(user: UserSummary): User {
-    return { id: user.id, email: user.email, roles: user.roles.map(toRole), createdAt: user.createdAt };
+    return {
+      id: user.id,
+      email: user.email,
+      roles: user.roles.map(toRole),
+      createdAt: user.createdAt,
+      emailVerified: user.emailVerified,
+    };
   }
 }
 
