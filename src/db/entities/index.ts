@@ -1,11 +1,13 @@
 import { LoginAttempt } from "./LoginAttempt";
+import { MailMessage } from "./MailMessage";
 import { Note } from "./Note";
 import { RateLimitCounter } from "./RateLimitCounter";
 import { Session } from "./Session";
 import { User } from "./User";
 
+export type { MailStatus } from "./MailMessage";
 export type { SessionEndReason } from "./Session";
 export { ROLES, type Role } from "./User";
-export { LoginAttempt, Note, RateLimitCounter, Session, User };
+export { LoginAttempt, MailMessage, Note, RateLimitCounter, Session, User };
 
-export const entities = [User, Session, Note, LoginAttempt, RateLimitCounter];
+export const entities = [User, Session, Note, LoginAttempt, RateLimitCounter, MailMessage];

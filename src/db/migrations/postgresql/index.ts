@@ -3,10 +3,12 @@ import { Migration20261125025626 } from "./Migration20261125025626";
 import { Migration20261126081009 } from "./Migration20261126081009";
 import { Migration20261126085821 } from "./Migration20261126085821";
 import { Migration20261126090517 } from "./Migration20261126090517";
+import { Migration20261126110518 } from "./Migration20261126110518";
 
 export const migrationsList = [
   { name: "Migration20261125025626", class: Migration20261125025626 },
   { name: "Migration20261126081009", class: Migration20261126081009 },
   { name: "Migration20261126085821", class: Migration20261126085821 },
   { name: "Migration20261126090517", class: Migration20261126090517 },
+  { name: "Migration20261126110518", class: Migration20261126110518 },
 ];

@@ -5,6 +5,7 @@ import { Migration20261125023533 } from "./Migration20261125023533";
 import { Migration20261126081008 } from "./Migration20261126081008";
 import { Migration20261126085817 } from "./Migration20261126085817";
 import { Migration20261126090516 } from "./Migration20261126090516";
+import { Migration20261126110517 } from "./Migration20261126110517";
 
 export const migrationsList = [
   { name: "Migration20261125020934", class: Migration20261125020934 },
@@ -13,4 +14,5 @@ export const migrationsList = [
   { name: "Migration20261126081008", class: Migration20261126081008 },
   { name: "Migration20261126085817", class: Migration20261126085817 },
   { name: "Migration20261126090516", class: Migration20261126090516 },
+  { name: "Migration20261126110517", class: Migration20261126110517 },
 ];
