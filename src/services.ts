@@ -11,9 +11,16 @@ import { Sessions } from "./auth/sessions";
 import { type Clock, systemClock } from "./clock";
 import type { Config, OperatorConfig } from "./config";
 import { LoginAttemptStore } from "./db/stores/login-attempt-store";
+import { OutboxStore } from "./db/stores/outbox-store";
 import { RateLimitStore } from "./db/stores/rate-limit-store";
 import { SessionStore } from "./db/stores/session-store";
 import { UserStore } from "./db/stores/user-store";
+import { ignoreMailEvents, type MailEventSink } from "./mail/events";
+import { domainOf, MailOutbox } from "./mail/outbox";
+import { PayloadCipher } from "./mail/payload-cipher";
+import { MailTemplates } from "./mail/templates";
+import { SMTP_MAX_CONNECTIONS, transportOf } from "./mail/transports";
+import { MailWorker } from "./mail/worker";
 import { AUTH_RATE_WINDOW_SECONDS, createMaintenance, type Maintenance } from "./maintenance/maintenance";
 import { Notes } from "./notes/notes";
 
@@ -32,6 +39,10 @@ export interface Services {
   maintenance: Maintenance;
   /** argon2id with a bounded queue (its depth is a metric). */
   passwordHasher: PasswordHasher;
+  /** The mail outbox: the domain queues mail in its transactions (`enqueue`), then `wake`s the worker. */
+  mail: MailOutbox;
+  /** Sends the outbox (the server starts and stops it); null with MAIL_TRANSPORT=none. */
+  mailWorker: MailWorker | null;
 }
 
 /** What the operator CLI uses: built from the database and the lifetimes alone, no key (it signs nothing). */
@@ -44,6 +55,8 @@ export interface OperatorServices {
 
 export interface ServiceOptions {
   events?: AuthEventSink;
+  /** What the mail worker reports (sent, retried, failed). */
+  mailEvents?: MailEventSink;
   /** Tests pass a clock they can move. */
   clock?: Clock;
 }
@@ -51,7 +64,7 @@ export interface ServiceOptions {
 /** Expensive set-up done once per process: keys, argon2 dummy hash. */
 export async function createServices(
   config: Config,
-  { events = ignoreEvents, clock = systemClock }: ServiceOptions = {},
+  { events = ignoreEvents, mailEvents = ignoreMailEvents, clock = systemClock }: ServiceOptions = {},
 ): Promise<Services> {
   const accessTokens = new AccessTokens({
     keys: config.jwt.keys,
@@ -95,7 +108,42 @@ export async function createServices(
     ),
     maintenance: createMaintenance(config, clock),
     passwordHasher: hasher,
+    ...createMail(config, clock, mailEvents),
   };
+}
+
+/**
+ * The outbox and its worker. The templates are read and checked here, once:
+ * a missing file or an unknown placeholder stops the start naming the file.
+ */
+function createMail(config: Config, clock: Clock, events: MailEventSink): Pick<Services, "mail" | "mailWorker"> {
+  const store = new OutboxStore(config.database.kind);
+  const cipher = new PayloadCipher(config.secretKeys);
+  const transport = transportOf(config.mail);
+  const worker =
+    transport === null
+      ? null
+      : new MailWorker({
+          store,
+          cipher,
+          templates: MailTemplates.load(config.mail.templatesDir),
+          transport,
+          clock,
+          events,
+          from: config.mail.from,
+          common: { productName: config.mail.productName, appUrl: config.appUrl },
+          pollIntervalMs: config.mail.pollInterval * 1000,
+          concurrency: SMTP_MAX_CONNECTIONS,
+        });
+  const mail = new MailOutbox({
+    enabled: worker !== null,
+    store,
+    cipher,
+    clock,
+    messageIdDomain: domainOf(config.mail.from),
+    worker,
+  });
+  return { mail, mailWorker: worker };
 }
 
 export function createOperatorServices(config: OperatorConfig, clock: Clock = systemClock): OperatorServices {
