@@ -57,6 +57,8 @@ const serverEnv = {
   AUTH_RATE_LIMIT_PER_MINUTE: "1000000000",
   // Maintenance every second (idle until the last row gives it a backlog).
   MAINTENANCE_INTERVAL: "1",
+  // The bench sends no mail.
+  MAIL_TRANSPORT: "none",
   ...(process.env.LOG_LEVEL ? { LOG_LEVEL: process.env.LOG_LEVEL } : {}),
 };
 const { config } = loadConfig(serverEnv);

@@ -4,6 +4,7 @@ import Fastify, { type FastifyInstance } from "fastify";
 import type { Clock } from "./clock";
 import type { Config } from "./config";
 import { type Orm, openDatabase } from "./db/orm";
+import { OutboxStore } from "./db/stores/outbox-store";
 import { startApollo } from "./graphql/apollo";
 import { createContext } from "./graphql/context";
 import { proxyTrust, registerClientAddress } from "./http/client-address";
@@ -15,13 +16,16 @@ import { loggerOptions } from "./http/logger";
 import { Metrics, serveMetrics } from "./http/metrics";
 import { registerHttpSecurity } from "./http/security";
 import { DEFAULT_HTTP_TIMEOUTS, type HttpTimeouts, httpTimeoutOptions } from "./http/timeouts";
+import type { MailEvent } from "./mail/events";
 import { startMaintenance } from "./maintenance/schedule";
-import { createServices } from "./services";
+import { createServices, type Services } from "./services";
 
 declare module "fastify" {
   interface FastifyInstance {
     /** The database of this server (readiness, operator tasks, grey-box tests). */
     orm: Orm;
+    /** The domain services of this server (grey-box tests: queueing mail without the email domain). */
+    services: Services;
   }
 }
 
@@ -36,6 +40,22 @@ export interface BuildOptions {
   httpTimeouts?: Partial<HttpTimeouts>;
   /** Milliseconds between maintenance runs, instead of MAINTENANCE_INTERVAL (tests run it every few ms). */
   maintenanceIntervalMs?: number;
+}
+
+/** A message given up is an operator's problem (error); a retry is worth a look (warn). */
+const MAIL_EVENT_LEVEL: Record<MailEvent["event"], "info" | "warn" | "error"> = {
+  mail_sent: "info",
+  mail_retry: "warn",
+  mail_failed: "error",
+  mail_outbox_unavailable: "warn",
+};
+
+/** Where mail goes, for the log: the SMTP host and port, never the login or password in SMTP_URL. */
+function mailDescription(config: Config): Record<string, string> {
+  const { transport, smtpUrl, fileDir } = config.mail;
+  if (transport === "file") return { transport, dir: fileDir };
+  const url = new URL(smtpUrl as string);
+  return { transport, server: `${url.protocol}//${url.host}` };
 }
 
 /** Request bodies above this get 413 before any parsing (BEHAVIOUR.md "Errors"). */
@@ -80,15 +100,32 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       const warn = event.event === "refresh_token_reused" || event.event === "login_throttled";
       app.log[warn ? "warn" : "info"](event, `auth event: ${event.event}`);
     },
+    mailEvents: (event) => {
+      metrics.countMailEvent(event);
+      app.log[MAIL_EVENT_LEVEL[event.event]](event, `mail event: ${event.event}`);
+    },
   });
   beforeDatabaseCloses = () => services.email.drain();
+  app.decorate("services", services);
   await startMaintenance(app, orm, config, services, options.maintenanceIntervalMs);
+  const { mailWorker } = services;
+  if (mailWorker !== null) {
+    // Stopped before the database closes: the message being sent is finished and
+    // recorded, claimed ones not yet started are given back; anything still claimed
+    // (the database went first) is sent again when its lease runs out.
+    mailWorker.start(() => orm.em.fork());
+    app.addHook("preClose", () => mailWorker.stop());
+    app.log.info(mailDescription(config), "mail: sending queued mail");
+  }
   const apollo = await startApollo(app, config, [metrics.apolloPlugin()]);
   registerGraphQLRoute(app, apollo, async (request, reply) =>
     createContext(request, reply, orm.em.fork(), services, config.refreshTokenTransport),
   );
   registerHealthRoutes(app, orm);
   registerJwksRoute(app, config.jwt.keys);
-  await serveMetrics(app, config.metricsPort, metrics, services.passwordHasher);
+  const outboxStore = new OutboxStore(config.database.kind);
+  await serveMetrics(app, config.metricsPort, metrics, services.passwordHasher, {
+    pending: () => outboxStore.countPending(orm.em.fork()),
+  });
   return app;
 }

@@ -58,9 +58,28 @@ export interface Config {
   maintenanceInterval: number;
   /** METRICS_PORT: Prometheus metrics on 127.0.0.1 at this port; null: off. */
   metricsPort: number | null;
-  /** APP_URL: the frontend's base URL; links in mails point there (BEHAVIOUR.md §7). */
+  /** APP_URL: the frontend's base URL, without a trailing slash; links in mails point there. */
   appUrl: string;
+  mail: MailConfig;
   email: EmailPolicy;
+}
+
+/** How mail leaves the server (BEHAVIOUR.md §7; README "Mail"). */
+export interface MailConfig {
+  /** MAIL_TRANSPORT: SMTP, `.eml` files (development), or no mail at all. */
+  transport: "smtp" | "file" | "none";
+  /** SMTP_URL (holds the SMTP password: never logged); null unless the transport is smtp. */
+  smtpUrl: string | null;
+  /** MAIL_FROM: `address` or `Name <address>`. */
+  from: string;
+  /** MAIL_TEMPLATES_DIR, absolute: the shipped templates/mail unless an operator's copy. */
+  templatesDir: string;
+  /** MAIL_PRODUCT_NAME: `{{productName}}` in every template. */
+  productName: string;
+  /** MAIL_POLL_INTERVAL: seconds between looks at the outbox when nothing woke the worker. */
+  pollInterval: number;
+  /** MAIL_FILE_DIR, absolute: where the file transport writes. */
+  fileDir: string;
 }
 
 /** BEHAVIOUR.md §7 and §8's recent sign-in. */
@@ -111,6 +130,21 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export class ConfigError extends Error {
   override name = "ConfigError";
 }
+
+/** The development frontend (Vite's default port), when APP_URL is not set outside production. */
+export const DEFAULT_APP_URL = "http://localhost:5173";
+/** `address` or `Display Name <address>`: what an SMTP server takes as a From header. */
+const MAIL_FROM_FORMAT = /^(?:[^<>\r\n]*<[^\s<>@]+@[^\s<>@]+>|[^\s<>@]+@[^\s<>@]+)$/;
+/**
+ * The templates shipped with the server (templates/mail at the repository's
+ * root), whether this module runs as TypeScript (src/) or built (dist/src/).
+ */
+export const SHIPPED_TEMPLATES_DIR = resolve(
+  __dirname,
+  __filename.endsWith(".ts") ? ".." : "../..",
+  "templates",
+  "mail",
+);
 
 /** OWASP Password Storage Cheat Sheet, argon2id minimum (m=19 MiB, t=2, p=1). */
 const OWASP_ARGON2_MIN = { memoryCost: 19456, timeCost: 2 };
@@ -183,7 +217,39 @@ const envSchema = z.object({
   MAINTENANCE_INTERVAL: int(0, 86400).default(60),
   // 0 takes any free port (tests); the address is logged at start.
   METRICS_PORT: int(0, 65535).optional(),
-  APP_URL: z.url({ protocol: /^https?$/, error: "must be an http(s) URL such as https://app.example.com" }).optional(),
+  APP_URL: z
+    .url({ protocol: /^https?$/, error: "must be an http(s) URL such as https://app.example.com" })
+    .refine((v) => {
+      const url = new URL(v);
+      return url.search === "" && url.hash === "" && url.username === "" && url.password === "";
+    }, "must be a base URL without query, fragment or credentials, such as https://app.example.com or https://example.com/app")
+    .optional(),
+  MAIL_TRANSPORT: z.enum(["smtp", "file", "none"], "must be smtp, file or none").optional(),
+  SMTP_URL: z
+    .string()
+    // Never echoed: it holds the SMTP password.
+    .refine(
+      isSmtpUrl,
+      "must be smtp://user:pass@host:587 or smtps://user:pass@host:465 (user and password percent-encoded)",
+    )
+    .optional(),
+  MAIL_FROM: z
+    .string()
+    .regex(MAIL_FROM_FORMAT, 'must be an address or "Name <address>", e.g. Example <no-reply@example.com>')
+    .optional(),
+  MAIL_TEMPLATES_DIR: z.string().optional(),
+  MAIL_PRODUCT_NAME: z
+    .string()
+    .max(100, "must be at most 100 characters")
+    .regex(/^[^\r\n{}<>]+$/, "must be one line without {, }, < or >")
+    .default("Auth server"),
+  MAIL_POLL_INTERVAL: z
+    .string()
+    .regex(/^\d+(\.\d+)?$/, "must be a number of seconds, e.g. 5 or 0.5")
+    .transform(Number)
+    .pipe(z.number().min(0.01, "must be at least 0.01").max(3600, "must be at most 3600"))
+    .default(5),
+  MAIL_FILE_DIR: z.string().default("./data/mail"),
   REQUIRE_EMAIL_VERIFICATION: bool.default(false),
   REAUTH_MAX_AGE: int(1, 86400).default(300),
   EMAIL_VERIFICATION_TTL: int(60, 30 * 86400).default(86400),
@@ -240,6 +306,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, developmentKeys
     );
   }
   const database = parseDatabaseUrl(e.DATABASE_URL);
+  if (e.MAIL_TRANSPORT === "smtp" && e.SMTP_URL === undefined) {
+    throw new ConfigError("SMTP_URL: missing; MAIL_TRANSPORT=smtp needs smtp://user:pass@host:587 or smtps://…");
+  }
 
   // Keys last: a development key is generated only once everything else is valid.
   const keys =
@@ -247,6 +316,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, developmentKeys
       ? SigningKeys.hmac(hmacSecret(e.JWT_SECRET, devKeys, warnings))
       : asymmetricKeys(e.JWT_ALGORITHM, e.JWT_PRIVATE_KEYS, devKeys, warnings);
   const secrets = secretKeys(e.SECRET_KEYS, devKeys, warnings);
+  // What production alone requires of mail, after the keys: an operator hears first about what every start needs.
+  const mail = mailConfig(e, production);
+  const appUrl = appUrlOf(e.APP_URL, production, mail.transport !== "none");
 
   return {
     warnings,
@@ -286,7 +358,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, developmentKeys
       shutdownTimeoutSeconds: e.SHUTDOWN_TIMEOUT,
       maintenanceInterval: e.MAINTENANCE_INTERVAL,
       metricsPort: e.METRICS_PORT ?? null,
-      appUrl: e.APP_URL ?? "http://localhost:5173",
+      appUrl,
+      mail: { ...mail, from: e.MAIL_FROM ?? `no-reply@${new URL(appUrl).hostname}` },
       email: {
         requireVerification: e.REQUIRE_EMAIL_VERIFICATION,
         reauthMaxAge: e.REAUTH_MAX_AGE,
@@ -300,6 +373,68 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, developmentKeys
       },
     },
   };
+}
+
+type Env = z.output<typeof envSchema>;
+
+/**
+ * MAIL_TRANSPORT, defaulting to smtp when SMTP_URL is set and to `.eml`
+ * files outside production. Production sends real mail or says it sends
+ * none: neither SMTP_URL nor MAIL_TRANSPORT=none stops the start, rather
+ * than queueing sign-in links nobody receives.
+ */
+function mailConfig(e: Env, production: boolean): Omit<MailConfig, "from"> {
+  const transport = e.MAIL_TRANSPORT ?? (e.SMTP_URL !== undefined ? "smtp" : production ? undefined : "file");
+  if (transport === undefined) {
+    throw new ConfigError(
+      "SMTP_URL: missing; production sends mail through SMTP (SMTP_URL=smtp://user:pass@host:587), or set MAIL_TRANSPORT=none to send none",
+    );
+  }
+  if (transport === "file" && production) {
+    throw new ConfigError(
+      "MAIL_TRANSPORT: file is for development (mail never leaves the machine); production needs SMTP_URL or MAIL_TRANSPORT=none",
+    );
+  }
+  return {
+    transport,
+    smtpUrl: transport === "smtp" ? (e.SMTP_URL ?? null) : null,
+    templatesDir: e.MAIL_TEMPLATES_DIR === undefined ? SHIPPED_TEMPLATES_DIR : resolve(e.MAIL_TEMPLATES_DIR),
+    productName: e.MAIL_PRODUCT_NAME.trim(),
+    pollInterval: e.MAIL_POLL_INTERVAL,
+    fileDir: resolve(e.MAIL_FILE_DIR),
+  };
+}
+
+/**
+ * APP_URL without a trailing slash, so `${appUrl}/reset-password` has one
+ * slash whether the operator wrote `https://example.com/app` or
+ * `https://example.com/app/`. Production needs it when mail is on: a link
+ * to localhost in a real mail is a broken product.
+ */
+function appUrlOf(value: string | undefined, production: boolean, mailOn: boolean): string {
+  if (value === undefined) {
+    if (production && mailOn) {
+      throw new ConfigError(
+        "APP_URL: missing; production needs the frontend's base URL for the links in mails (e.g. https://app.example.com)",
+      );
+    }
+    return DEFAULT_APP_URL;
+  }
+  const url = new URL(value);
+  return `${url.origin}${url.pathname.replace(/\/+$/, "")}`;
+}
+
+function isSmtpUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (
+      (url.protocol === "smtp:" || url.protocol === "smtps:") &&
+      url.hostname !== "" &&
+      url.pathname.replace(/\/$/, "") === ""
+    );
+  } catch {
+    return false;
+  }
 }
 
 /**

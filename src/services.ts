@@ -10,11 +10,27 @@ import { SessionAdministration } from "./auth/session-administration";
 import { Sessions } from "./auth/sessions";
 import { type Clock, systemClock } from "./clock";
 import type { Config, OperatorConfig } from "./config";
+import { EmailTokenStore } from "./db/stores/email-token-store";
 import { LoginAttemptStore } from "./db/stores/login-attempt-store";
+import { OutboxStore } from "./db/stores/outbox-store";
 import { RateLimitStore } from "./db/stores/rate-limit-store";
 import { SessionStore } from "./db/stores/session-store";
 import { UserStore } from "./db/stores/user-store";
-import { AUTH_RATE_WINDOW_SECONDS, createMaintenance, type Maintenance } from "./maintenance/maintenance";
+import { DeferredWork } from "./email/deferred-work";
+import { EmailAccounts } from "./email/email-accounts";
+import { EmailTokens } from "./email/email-tokens";
+import { ignoreMailEvents, type MailEventSink } from "./mail/events";
+import { domainOf, MailOutbox } from "./mail/outbox";
+import { PayloadCipher } from "./mail/payload-cipher";
+import { MailTemplates } from "./mail/templates";
+import { SMTP_MAX_CONNECTIONS, transportOf } from "./mail/transports";
+import { MailWorker } from "./mail/worker";
+import {
+  AUTH_RATE_WINDOW_SECONDS,
+  createMaintenance,
+  MAIL_REQUEST_WINDOW_SECONDS,
+  type Maintenance,
+} from "./maintenance/maintenance";
 import { Notes } from "./notes/notes";
 
 /** The domain services, built once per process and shared by the API and the operator CLI. */
@@ -32,6 +48,14 @@ export interface Services {
   maintenance: Maintenance;
   /** argon2id with a bounded queue (its depth is a metric). */
   passwordHasher: PasswordHasher;
+  /** The mail outbox: the domain queues mail in its transactions (`enqueue`), then `wake`s the worker. */
+  mail: MailOutbox;
+  /** Sends the outbox (the server starts and stops it); null with MAIL_TRANSPORT=none. */
+  mailWorker: MailWorker | null;
+  /** Verification, reset, email change and sign-in by mail (BEHAVIOUR.md §7). */
+  email: EmailAccounts;
+  /** REQUIRE_EMAIL_VERIFICATION: the auth checker lets an unverified user do only a few things. */
+  requireEmailVerification: boolean;
 }
 
 /** What the operator CLI uses: built from the database and the lifetimes alone, no key (it signs nothing). */
@@ -44,6 +68,8 @@ export interface OperatorServices {
 
 export interface ServiceOptions {
   events?: AuthEventSink;
+  /** What the mail worker reports (sent, retried, failed). */
+  mailEvents?: MailEventSink;
   /** Tests pass a clock they can move. */
   clock?: Clock;
 }
@@ -51,7 +77,7 @@ export interface ServiceOptions {
 /** Expensive set-up done once per process: keys, argon2 dummy hash. */
 export async function createServices(
   config: Config,
-  { events = ignoreEvents, clock = systemClock }: ServiceOptions = {},
+  { events = ignoreEvents, mailEvents = ignoreMailEvents, clock = systemClock }: ServiceOptions = {},
 ): Promise<Services> {
   const accessTokens = new AccessTokens({
     keys: config.jwt.keys,
@@ -79,23 +105,87 @@ export async function createServices(
     config.secretKeys,
     clock,
   );
+  const mail = createMail(config, clock, mailEvents);
+  const users = new UserStore(config.database.kind);
+  const rateLimits = new RateLimitStore(config.database.kind);
+  const email = new EmailAccounts(
+    mail.mail,
+    new EmailTokens(new EmailTokenStore(config.database.kind), config.secretKeys, config.email.tokenTtl, clock),
+    users,
+    sessions,
+    hasher,
+    loginThrottle,
+    new DeferredWork((error) =>
+      events({ event: "email_request_failed", outcome: "failure", reason: errorName(error) }),
+    ),
+    {
+      appUrl: config.appUrl,
+      passwordMinLength: config.passwordMinLength,
+      requestsPerEmail: new RateLimiter(
+        rateLimits,
+        config.email.requestsPerEmailPerHour,
+        MAIL_REQUEST_WINDOW_SECONDS,
+        clock,
+      ),
+      reauthMaxAge: config.email.reauthMaxAge,
+    },
+    clock,
+    events,
+  );
   return {
     clock,
     accessTokens,
     sessions,
-    accounts: new Accounts(hasher, sessions, loginThrottle, config.passwordMinLength, clock, events),
-    roles: new Roles(new UserStore(config.database.kind), clock),
+    accounts: new Accounts(hasher, sessions, loginThrottle, email, config.passwordMinLength, clock, events),
+    roles: new Roles(users, clock),
     notes: new Notes(),
     loginThrottle,
-    authRateLimiter: new RateLimiter(
-      new RateLimitStore(config.database.kind),
-      config.authRateLimitPerMinute,
-      AUTH_RATE_WINDOW_SECONDS,
-      clock,
-    ),
+    authRateLimiter: new RateLimiter(rateLimits, config.authRateLimitPerMinute, AUTH_RATE_WINDOW_SECONDS, clock),
     maintenance: createMaintenance(config, clock),
     passwordHasher: hasher,
+    ...mail,
+    email,
+    requireEmailVerification: config.email.requireVerification,
   };
+}
+
+/** The kind of an unexpected error, for an event: never its message, which may quote a value. */
+function errorName(error: unknown): string {
+  return error instanceof Error ? error.name : typeof error;
+}
+
+/**
+ * The outbox and its worker. The templates are read and checked here, once:
+ * a missing file or an unknown placeholder stops the start naming the file.
+ */
+function createMail(config: Config, clock: Clock, events: MailEventSink): Pick<Services, "mail" | "mailWorker"> {
+  const store = new OutboxStore(config.database.kind);
+  const cipher = new PayloadCipher(config.secretKeys);
+  const transport = transportOf(config.mail);
+  const worker =
+    transport === null
+      ? null
+      : new MailWorker({
+          store,
+          cipher,
+          templates: MailTemplates.load(config.mail.templatesDir),
+          transport,
+          clock,
+          events,
+          from: config.mail.from,
+          common: { productName: config.mail.productName, appUrl: config.appUrl },
+          pollIntervalMs: config.mail.pollInterval * 1000,
+          concurrency: SMTP_MAX_CONNECTIONS,
+        });
+  const mail = new MailOutbox({
+    enabled: worker !== null,
+    store,
+    cipher,
+    clock,
+    messageIdDomain: domainOf(config.mail.from),
+    worker,
+  });
+  return { mail, mailWorker: worker };
 }
 
 export function createOperatorServices(config: OperatorConfig, clock: Clock = systemClock): OperatorServices {

@@ -7,7 +7,13 @@ import { runToExit, spawnServer, tempDir } from "./helpers/process";
 import { TEST_JWT_SECRET, TEST_SECRET_KEY } from "./helpers/server";
 
 const CHEAP = { ARGON2_MEMORY_KIB: "1024", ARGON2_TIME_COST: "1", AUTH_RATE_LIMIT_PER_MINUTE: "100000" };
-const PRODUCTION = { NODE_ENV: "production", JWT_SECRET: TEST_JWT_SECRET, SECRET_KEYS: TEST_SECRET_KEY };
+// No mail: production otherwise needs SMTP_URL and APP_URL (the mail tests cover those).
+const PRODUCTION = {
+  NODE_ENV: "production",
+  JWT_SECRET: TEST_JWT_SECRET,
+  SECRET_KEYS: TEST_SECRET_KEY,
+  MAIL_TRANSPORT: "none",
+};
 
 describe("the built server process", () => {
   it("starts with no configuration, creating ./data with the database and a kept development secret", async () => {

@@ -63,15 +63,19 @@ export class AccessTokens {
     // `iat` from the server's clock; jsonwebtoken counts `exp` from it.
     const iat = Math.floor(this.options.clock.now().getTime() / 1000);
     const authTime = Math.floor(subject.authTime.getTime() / 1000);
-    return jwt.sign({ sid: subject.sessionId, roles: subject.roles, auth_time: authTime, amr: subject.amr, iat }, signing.key, {
-      algorithm,
-      header: { alg: algorithm, typ: ACCESS_TOKEN_TYP, ...(signing.kid ? { kid: signing.kid } : {}) },
-      subject: subject.userId,
-      issuer: this.options.issuer,
-      audience: this.options.audience,
-      expiresIn: this.options.ttlSeconds,
-      jwtid: randomUUID(),
-    });
+    return jwt.sign(
+      { sid: subject.sessionId, roles: subject.roles, auth_time: authTime, amr: subject.amr, iat },
+      signing.key,
+      {
+        algorithm,
+        header: { alg: algorithm, typ: ACCESS_TOKEN_TYP, ...(signing.kid ? { kid: signing.kid } : {}) },
+        subject: subject.userId,
+        issuer: this.options.issuer,
+        audience: this.options.audience,
+        expiresIn: this.options.ttlSeconds,
+        jwtid: randomUUID(),
+      },
+    );
   }
 
   /**

@@ -20,7 +20,8 @@ export type AuthEventName =
   | "email_change_requested"
   | "email_changed"
   | "sign_in_email_requested"
-  | "sign_in_email";
+  | "sign_in_email"
+  | "email_request_failed";
 
 export interface AuthEvent {
   event: AuthEventName;

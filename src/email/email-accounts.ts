@@ -233,7 +233,13 @@ export class EmailAccounts {
       await this.useOrRefuse(tx, token, presented);
       return this.startVerifiedSession(tx, token.userId, client);
     });
-    this.events({ event: "sign_in_email", outcome: "success", userId: issued.user.id, sessionId: issued.sessionId, ip: client.ip });
+    this.events({
+      event: "sign_in_email",
+      outcome: "success",
+      userId: issued.user.id,
+      sessionId: issued.sessionId,
+      ip: client.ip,
+    });
     return issued;
   }
 
@@ -329,7 +335,12 @@ export class EmailAccounts {
   ): Promise<StoredEmailToken> {
     const { verdict, token } = await this.tokens.find(em, presented, purpose);
     if (verdict === "usable" && token !== null) return token;
-    this.events({ event, outcome: "failure", reason: `TOKEN_${verdict.toUpperCase().replace("-", "_")}`, ip: client.ip });
+    this.events({
+      event,
+      outcome: "failure",
+      reason: `TOKEN_${verdict.toUpperCase().replace("-", "_")}`,
+      ip: client.ip,
+    });
     throw invalidToken();
   }
 

@@ -130,7 +130,8 @@ export class EmailTokens {
     const token = await this.store.lockByAccountEmail(tx, email, "sign-in");
     const now = this.clock.now();
     if (token === null || !codeCheckable(token, now)) return null;
-    const key = token.codeKeyId === null ? undefined : this.keys.byId("email-code", Buffer.from(token.codeKeyId, "hex"));
+    const key =
+      token.codeKeyId === null ? undefined : this.keys.byId("email-code", Buffer.from(token.codeKeyId, "hex"));
     // The key that made it was removed from SECRET_KEYS since: the code can no longer be checked.
     if (key === undefined || token.codeHash === null) return null;
     const expected = Buffer.from(token.codeHash, "base64url");

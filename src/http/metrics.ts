@@ -4,6 +4,7 @@ import type { ApolloServerPlugin } from "@apollo/server";
 import type { FastifyInstance } from "fastify";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { AuthEvent } from "../auth/events";
+import type { MailEvent } from "../mail/events";
 
 /**
  * Operation names get a histogram label each up to this many; later ones
@@ -23,6 +24,9 @@ export class Metrics {
   private readonly operations: Histogram<"operation">;
   private readonly authEvents: Counter<"event" | "outcome">;
   private readonly operationNames = new Set<string>();
+  private readonly mailSent: Counter<"template">;
+  private readonly mailFailed: Counter<"template">;
+  private readonly mailRetries: Counter<"template">;
 
   constructor() {
     this.operations = new Histogram({
@@ -37,6 +41,31 @@ export class Metrics {
       labelNames: ["event", "outcome"],
       registers: [this.registry],
     });
+    this.mailSent = new Counter({
+      name: "auth_mail_sent_total",
+      help: "Mails the outbox delivered (accepted by the SMTP server, or written as a file), by template",
+      labelNames: ["template"],
+      registers: [this.registry],
+    });
+    this.mailFailed = new Counter({
+      name: "auth_mail_failed_total",
+      help: "Mails given up after the whole retry period (24 h), by template: each one never arrived",
+      labelNames: ["template"],
+      registers: [this.registry],
+    });
+    this.mailRetries = new Counter({
+      name: "auth_mail_attempt_failures_total",
+      help: "Delivery attempts that failed and will be retried after a back-off, by template",
+      labelNames: ["template"],
+      registers: [this.registry],
+    });
+  }
+
+  /** For the mail worker's events: one more sent, failed or retried message. */
+  countMailEvent(event: MailEvent): void {
+    if (event.event === "mail_sent") this.mailSent.inc({ template: event.template });
+    else if (event.event === "mail_failed") this.mailFailed.inc({ template: event.template });
+    else if (event.event === "mail_retry") this.mailRetries.inc({ template: event.template });
   }
 
   /** For the AuthEventSink: one more of this event and outcome. */
@@ -72,9 +101,15 @@ export class Metrics {
   }
 }
 
+/** What the metrics read from the mail outbox at scrape time. */
+export interface OutboxGauge {
+  /** Messages waiting to be sent (a query; the scrape fails if the database does not answer). */
+  pending(): Promise<number>;
+}
+
 /**
- * With METRICS_PORT set: adds the hashing queue's depth and Node's process
- * metrics, and serves the registry as Prometheus text at
+ * With METRICS_PORT set: adds the hashing queue's depth, the mail outbox's
+ * backlog and Node's process metrics, and serves the registry as Prometheus text at
  * http://127.0.0.1:METRICS_PORT/metrics. A listener of its own, on loopback
  * only: never on the public port (where /metrics is a 404), so the numbers
  * reach a local agent or sidecar, not the internet. Closed with the app.
@@ -84,9 +119,18 @@ export async function serveMetrics(
   port: number | null,
   metrics: Metrics,
   hashing: { readonly queueDepth: { running: number; waiting: number } },
+  outbox: OutboxGauge,
 ): Promise<void> {
   if (port === null) return;
   const { registry } = metrics;
+  new Gauge({
+    name: "auth_mail_outbox_pending",
+    help: "Mails in the outbox waiting to be sent, including those waiting out a back-off (all instances: one database)",
+    registers: [registry],
+    async collect() {
+      this.set(await outbox.pending());
+    },
+  });
   new Gauge({
     name: "auth_password_hashes_running",
     help: "argon2 hashes or verifications running now (at most HASH_MAX_CONCURRENT)",

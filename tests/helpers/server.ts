@@ -24,6 +24,9 @@ export const TEST_ENV: Record<string, string> = {
   LOGIN_MAX_FAILURES: "1000",
   // Off unless a test turns it on (BuildOptions.maintenanceIntervalMs): it would delete rows tests look at.
   MAINTENANCE_INTERVAL: "0",
+  // No mail unless a test asks for it (`mailEnv(sink)` in helpers/smtp-sink.ts); then the worker looks often.
+  MAIL_TRANSPORT: "none",
+  MAIL_POLL_INTERVAL: "0.05",
 };
 
 export interface TestServer {

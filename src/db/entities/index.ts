@@ -1,13 +1,15 @@
 import { EmailToken } from "./EmailToken";
 import { LoginAttempt } from "./LoginAttempt";
+import { MailMessage } from "./MailMessage";
 import { Note } from "./Note";
 import { RateLimitCounter } from "./RateLimitCounter";
 import { Session } from "./Session";
 import { User } from "./User";
 
+export { EMAIL_TOKEN_PURPOSES, type EmailTokenPurpose } from "./EmailToken";
+export type { MailStatus } from "./MailMessage";
 export type { SessionEndReason } from "./Session";
 export { ROLES, type Role } from "./User";
-export { EMAIL_TOKEN_PURPOSES, type EmailTokenPurpose } from "./EmailToken";
-export { EmailToken, LoginAttempt, Note, RateLimitCounter, Session, User };
+export { EmailToken, LoginAttempt, MailMessage, Note, RateLimitCounter, Session, User };
 
-export const entities = [User, Session, Note, LoginAttempt, RateLimitCounter, EmailToken];
+export const entities = [User, Session, Note, LoginAttempt, RateLimitCounter, EmailToken, MailMessage];

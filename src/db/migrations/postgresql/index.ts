@@ -4,6 +4,7 @@ import { Migration20261126081009 } from "./Migration20261126081009";
 import { Migration20261126085821 } from "./Migration20261126085821";
 import { Migration20261126090517 } from "./Migration20261126090517";
 import { Migration20261126110501 } from "./Migration20261126110501";
+import { Migration20261126110518 } from "./Migration20261126110518";
 
 export const migrationsList = [
   { name: "Migration20261125025626", class: Migration20261125025626 },
@@ -11,4 +12,5 @@ export const migrationsList = [
   { name: "Migration20261126085821", class: Migration20261126085821 },
   { name: "Migration20261126090517", class: Migration20261126090517 },
   { name: "Migration20261126110501", class: Migration20261126110501 },
+  { name: "Migration20261126110518", class: Migration20261126110518 },
 ];

@@ -6,6 +6,7 @@ import { Migration20261126081008 } from "./Migration20261126081008";
 import { Migration20261126085817 } from "./Migration20261126085817";
 import { Migration20261126090516 } from "./Migration20261126090516";
 import { Migration20261126110459 } from "./Migration20261126110459";
+import { Migration20261126110517 } from "./Migration20261126110517";
 
 export const migrationsList = [
   { name: "Migration20261125020934", class: Migration20261125020934 },
@@ -15,4 +16,5 @@ export const migrationsList = [
   { name: "Migration20261126085817", class: Migration20261126085817 },
   { name: "Migration20261126090516", class: Migration20261126090516 },
   { name: "Migration20261126110459", class: Migration20261126110459 },
+  { name: "Migration20261126110517", class: Migration20261126110517 },
 ];
