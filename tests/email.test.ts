@@ -151,7 +151,7 @@ describe("verification", () => {
   ])("refuses a %s token with INVALID_TOKEN", async (_name, token) => {
     const r = await gql(server.url, VERIFY, { token });
     expect(r.status).toBe(200);
-    expect(errorCode(r)).toBe(token.length > 1024 ? "BAD_USER_INPUT" : "INVALID_TOKEN");
+    expect(errorCode(r)).toBe("INVALID_TOKEN");
   });
 });
 
@@ -326,30 +326,40 @@ describe("requests for any email", () => {
   });
 
   it("takes the same time for known and unknown emails (interleaved samples)", async () => {
-    const known = await Promise.all(Array.from({ length: 4 }, () => register(server.url)));
-    const samples: Record<"known" | "unknown", number[]> = { known: [], unknown: [] };
-    const time = async (email: string) => {
-      const started = performance.now();
-      const r = await gql(server.url, REQUEST_SIGN_IN, { email });
-      expect(data(r, "requestSignInEmail")).toBe(true);
-      return performance.now() - started;
-    };
-    for (let i = 0; i < 40; i += 1) {
-      // Alternate which goes first, so drift in the machine's load falls on both alike.
-      const knownEmail = (known[i % known.length] as { email: string }).email;
-      const unknownEmail = newCredentials("nobody").email;
-      if (i % 2 === 0) {
-        samples.known.push(await time(knownEmail));
-        samples.unknown.push(await time(unknownEmail));
-      } else {
-        samples.unknown.push(await time(unknownEmail));
-        samples.known.push(await time(knownEmail));
+    // Many requests per email here: the per-email limit is not what is measured.
+    const timed = await startServer({ ...mailEnv(sink), APP_URL: appUrl, EMAIL_REQUESTS_PER_HOUR: "1000" });
+    try {
+      const known = await Promise.all(Array.from({ length: 4 }, () => register(timed.url)));
+      const nobody = Array.from({ length: 4 }, () => newCredentials("nobody").email);
+      const samples: Record<"known" | "unknown", number[]> = { known: [], unknown: [] };
+      const time = async (email: string) => {
+        const started = performance.now();
+        const r = await gql(timed.url, REQUEST_SIGN_IN, { email });
+        const took = performance.now() - started;
+        expect(data(r, "requestSignInEmail")).toBe(true);
+        return took;
+      };
+      for (let i = 0; i < 40; i += 1) {
+        // Alternate which goes first, so drift in the machine's load falls on both alike.
+        const knownEmail = (known[i % known.length] as { email: string }).email;
+        const unknownEmail = nobody[i % nobody.length] as string;
+        if (i % 2 === 0) {
+          samples.known.push(await time(knownEmail));
+          samples.unknown.push(await time(unknownEmail));
+        } else {
+          samples.unknown.push(await time(unknownEmail));
+          samples.known.push(await time(knownEmail));
+        }
       }
+      const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+      const [k, u] = [median(samples.known), median(samples.unknown)];
+      // The known path writes a token and a mail; had that happened before the answer, it would show here.
+      expect(Math.abs(k - u)).toBeLessThan(Math.max(2, 0.25 * Math.max(k, u)));
+      // And the mails were sent all the same.
+      await sink.waitFor((m) => m.to === (known[0] as { email: string }).email && m.text.includes("/sign-in-with-link"));
+    } finally {
+      await timed.close();
     }
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
-    const [k, u] = [median(samples.known), median(samples.unknown)];
-    // The known path writes a token and a mail; if that happened before the answer, it would show here.
-    expect(Math.abs(k - u)).toBeLessThan(Math.max(2, 0.25 * Math.max(k, u)));
   });
 });
 
