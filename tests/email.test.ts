@@ -356,7 +356,9 @@ describe("requests for any email", () => {
       // The known path writes a token and a mail; had that happened before the answer, it would show here.
       expect(Math.abs(k - u)).toBeLessThan(Math.max(2, 0.25 * Math.max(k, u)));
       // And the mails were sent all the same.
-      await sink.waitFor((m) => m.to === (known[0] as { email: string }).email && m.text.includes("/sign-in-with-link"));
+      await sink.waitFor(
+        (m) => m.to === (known[0] as { email: string }).email && m.text.includes("/sign-in-with-link"),
+      );
     } finally {
       await timed.close();
     }
