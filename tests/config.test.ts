@@ -124,9 +124,12 @@ describe("development keys at the server's start (outside production)", () => {
     const first = await spawnServer(cwd, { ...CHEAP, DATABASE_URL });
     const user = await register(first.url);
     expect(await first.stop()).toBe(0);
-    expect(filesIn(join(cwd, "data"))).toEqual(
+    // Besides the keys: the registration's verification mail, as an .eml file (MAIL_TRANSPORT=file, the default here).
+    const files = filesIn(join(cwd, "data"));
+    expect(files.filter((f) => !f.startsWith("mail"))).toEqual(
       ["auth.sqlite", "jwt-secret", "secret-keys"].filter((f) => DATABASE_URL.includes(cwd) || f !== "auth.sqlite"),
     );
+    expect(files.filter((f) => f.startsWith("mail/"))).toEqual([expect.stringMatching(/^mail\/.+\.eml$/)]);
     for (const file of ["jwt-secret", "secret-keys"])
       expect(statSync(join(cwd, "data", file)).mode & 0o777).toBe(0o600);
     const kept = ["jwt-secret", "secret-keys"].map((f) => readFileSync(join(cwd, "data", f), "utf8"));

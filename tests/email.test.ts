@@ -604,3 +604,74 @@ describe("MAIL_TRANSPORT=none", () => {
     }
   });
 });
+
+describe("several instances", () => {
+  it("give exactly one success per token when its uses race across instances, every round", async () => {
+    const others = [
+      await startServer({ ...mailEnv(sink), APP_URL: appUrl }, server.databaseUrl),
+      await startServer({ ...mailEnv(sink), APP_URL: appUrl }, server.databaseUrl),
+    ];
+    const instances = [server, ...others];
+    try {
+      for (let round = 0; round < 10; round += 1) {
+        const user = await register(server.url);
+        await gql(server.url, REQUEST_SIGN_IN, { email: user.email });
+        const mail = await nextMail(user.email, "/sign-in-with-link");
+        const token = tokenIn(mail, "/sign-in-with-link");
+        const code = /\b(\d{6})\b/.exec(mail.text)?.[1] as string;
+        // Links and the code at once, spread over the instances: one token, so one session.
+        const results = await Promise.all(
+          Array.from({ length: 9 }, (_, i) => {
+            const url = (instances[i % instances.length] as TestServer).url;
+            return i % 3 === 2
+              ? gql(url, SIGN_IN_CODE, { email: user.email, code })
+              : gql(url, SIGN_IN_LINK, { token });
+          }),
+        );
+        expect(results.every((r) => r.status === 200)).toBe(true);
+        const sessions = results.filter(
+          (r) => (data(r, "signInWithEmailLink") ?? data(r, "signInWithEmailCode"))?.accessToken,
+        );
+        expect([round, sessions.length]).toEqual([round, 1]);
+        const refused = results.map(errorCode).filter((c) => c !== undefined);
+        expect(refused.every((c) => c === "INVALID_TOKEN" || c === "INVALID_CREDENTIALS")).toBe(true);
+        const rows = await server.sql<{ n: number | string }>(
+          "select count(*) as n from sessions s join users u on u.id = s.user_id where u.email = ?",
+          [user.email],
+        );
+        expect(Number(rows[0]?.n)).toBe(2); // register's and the one sign-in
+      }
+    } finally {
+      await Promise.all(others.map((o) => o.close()));
+    }
+  });
+});
+
+describe("maintenance", () => {
+  it("deletes used and expired mailed tokens and keeps live ones", async () => {
+    const own = await startServer({ ...mailEnv(sink), APP_URL: appUrl });
+    try {
+      const used = await register(own.url);
+      await gql(own.url, VERIFY, { token: await mailedToken(used.email, "/verify-email") });
+      const live = await register(own.url);
+      await mailedToken(live.email, "/verify-email");
+      await gql(own.url, REQUEST_SIGN_IN, { email: live.email });
+      await mailedToken(live.email, "/sign-in-with-link");
+      const count = async () =>
+        (await own.sql<{ purpose: string; email: string }>("select purpose, email from email_tokens order by purpose"))
+          .map((r) => `${r.purpose} ${r.email === live.email ? "live" : "used"}`)
+          .sort();
+      expect(await count()).toEqual(["sign-in live", "verify-email live", "verify-email used"]);
+
+      const report = await own.app.services.maintenance.run(own.app.orm.em.fork());
+      expect(report.emailTokens).toBe(1);
+      expect(await count()).toEqual(["sign-in live", "verify-email live"]);
+      // The sign-in token expires after 10 minutes, the verification after 24 hours.
+      own.clock.advance(601);
+      expect((await own.app.services.maintenance.run(own.app.orm.em.fork())).emailTokens).toBe(1);
+      expect(await count()).toEqual(["verify-email live"]);
+    } finally {
+      await own.close();
+    }
+  });
+});

@@ -22,8 +22,8 @@ export class RateLimiter {
   /** Counts a hit for `key`; throws RATE_LIMITED with `retryAfter` once the window's limit is used up. */
   async hit(em: EntityManager, key: string): Promise<void> {
     const now = this.clock.now().getTime();
-    const windowStart = Math.floor(now / this.windowMs) * this.windowMs;
-    const hits = await this.store.hit(em, key, windowStart);
-    if (hits > this.limit) throw rateLimited((windowStart + this.windowMs - now) / 1000);
+    const windowEnd = (Math.floor(now / this.windowMs) + 1) * this.windowMs;
+    const hits = await this.store.hit(em, key, windowEnd);
+    if (hits > this.limit) throw rateLimited((windowEnd - now) / 1000);
   }
 }

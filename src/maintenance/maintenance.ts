@@ -24,11 +24,6 @@ export interface MaintenancePolicy {
   refreshTokenTtl: number;
   /** LOGIN_LOCKOUT_SECONDS: older failures no longer count. */
   loginFailureWindow: number;
-  /**
-   * The longest rate-limit window, seconds: counters of windows that began
-   * before the current one of this length are dead, whatever their own length.
-   */
-  rateLimitWindow: number;
 }
 
 /**
@@ -117,8 +112,6 @@ export class Maintenance {
   ): Promise<MaintenanceReport> {
     const now = at.getTime();
     const before = (seconds: number) => new Date(now - seconds * 1000);
-    const rateWindow = this.policy.rateLimitWindow * 1000;
-    const currentWindowStart = Math.floor(now / rateWindow) * rateWindow;
     const { sessions, loginFailures, rateLimits, emailTokens, database } = this.stores;
 
     const report: MaintenanceReport = {
@@ -142,7 +135,7 @@ export class Maintenance {
         (n) => (report.loginFailures += n),
         (e, l) => loginFailures.pruneBatch(e, before(this.policy.loginFailureWindow), l),
       ],
-      [(n) => (report.rateLimitCounters += n), (e, l) => rateLimits.pruneBatch(e, currentWindowStart, l)],
+      [(n) => (report.rateLimitCounters += n), (e, l) => rateLimits.pruneBatch(e, now, l)],
       // A used token is refused whether or not its row is there; an expired one too.
       [(n) => (report.emailTokens += n), (e, l) => emailTokens.pruneUsed(e, at, l)],
       [(n) => (report.emailTokens += n), (e, l) => emailTokens.pruneExpired(e, at, l)],
@@ -235,7 +228,6 @@ export function createMaintenance(config: MaintenanceConfig, clock: Clock): Main
       sessionRetention: DEFAULT_SESSION_RETENTION,
       refreshTokenTtl: config.refreshTokenTtl,
       loginFailureWindow: config.loginThrottle.windowSeconds,
-      rateLimitWindow: Math.max(AUTH_RATE_WINDOW_SECONDS, MAIL_REQUEST_WINDOW_SECONDS),
     },
     clock,
     PACING[config.database.kind],

@@ -2,10 +2,10 @@ import type { EntityManager } from "@mikro-orm/core";
 import { batchDeleteSql, execute, queryRows } from "../sql";
 import type { Dialect } from "./session-store";
 
-const HIT = `insert into rate_limit_counters (key, window_start, hits) values (?, ?, 1)
+const HIT = `insert into rate_limit_counters (key, window_end, hits) values (?, ?, 1)
   on conflict (key) do update set
-    hits = case when rate_limit_counters.window_start = excluded.window_start then rate_limit_counters.hits + 1 else 1 end,
-    window_start = excluded.window_start
+    hits = case when rate_limit_counters.window_end = excluded.window_end then rate_limit_counters.hits + 1 else 1 end,
+    window_end = excluded.window_end
   returning hits`;
 
 /**
@@ -14,21 +14,21 @@ const HIT = `insert into rate_limit_counters (key, window_start, hits) values (?
  * take the same statement), so concurrent hits never lose a count.
  */
 export class RateLimitStore {
-  // Oldest first through the window_start index, in batches (see `batchDeleteSql`).
+  // Oldest first through the window_end index, in batches (see `batchDeleteSql`).
   private readonly pruneSql: string;
 
   constructor(dialect: Dialect) {
-    this.pruneSql = batchDeleteSql(dialect, "rate_limit_counters", "key", "window_start", "<");
+    this.pruneSql = batchDeleteSql(dialect, "rate_limit_counters", "key", "window_end", "<=");
   }
 
-  /** Counts one hit for `key` in the window starting at `windowStart` (epoch ms); returns the window's count. */
-  async hit(em: EntityManager, key: string, windowStart: number): Promise<number> {
-    const [row] = await queryRows(em, HIT, [key, windowStart]);
+  /** Counts one hit for `key` in the window ending at `windowEnd` (epoch ms); returns the window's count. */
+  async hit(em: EntityManager, key: string, windowEnd: number): Promise<number> {
+    const [row] = await queryRows(em, HIT, [key, windowEnd]);
     return Number(row?.hits ?? 0);
   }
 
-  /** Deletes at most `limit` counters of windows that started before `windowStart`; returns how many. */
-  pruneBatch(em: EntityManager, windowStart: number, limit: number): Promise<number> {
-    return execute(em, this.pruneSql, [windowStart, limit, windowStart]);
+  /** Deletes at most `limit` counters of windows over by `now` (epoch ms); returns how many. */
+  pruneBatch(em: EntityManager, now: number, limit: number): Promise<number> {
+    return execute(em, this.pruneSql, [now, limit, now]);
   }
 }

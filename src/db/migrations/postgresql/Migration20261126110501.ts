@@ -5,6 +5,11 @@ import { Migration } from '@mikro-orm/migrations';
  * and purpose), `users.email_verified_at`, and what each session's access
  * tokens say of its sign-in (`auth_time`, `amr`, §5). Sessions carried over
  * signed in with a password when they were created.
+ *
+ * Rate-limit counters now keep their window's end, not its start: the
+ * per-email mail limit counts per hour beside the per-address minute, and a
+ * counter is dead once its end has passed, whatever its window's length.
+ * Every existing counter is a one-minute window.
  */
 export class Migration20261126110501 extends Migration {
 
@@ -19,6 +24,10 @@ export class Migration20261126110501 extends Migration {
     this.addSql(`alter table "users" add column "email_verified_at" timestamptz null;`);
 
     this.addSql(`alter table "sessions" add column "authenticated_at" timestamptz null, add column "amr" varchar(64) null;`);
+    this.addSql(`drop index "rate_limit_counters_window_start_index";`);
+    this.addSql(`alter table "rate_limit_counters" rename column "window_start" to "window_end";`);
+    this.addSql(`update "rate_limit_counters" set "window_end" = "window_end" + 60000;`);
+    this.addSql(`create index "rate_limit_counters_window_end_index" on "rate_limit_counters" ("window_end");`);
     this.addSql(`update "sessions" set "authenticated_at" = "created_at", "amr" = 'pwd';`);
   }
 
@@ -26,6 +35,11 @@ export class Migration20261126110501 extends Migration {
     this.addSql(`drop table if exists "email_tokens" cascade;`);
 
     this.addSql(`alter table "sessions" drop column "authenticated_at", drop column "amr";`);
+
+    this.addSql(`drop index "rate_limit_counters_window_end_index";`);
+    this.addSql(`update "rate_limit_counters" set "window_end" = "window_end" - 60000;`);
+    this.addSql(`alter table "rate_limit_counters" rename column "window_end" to "window_start";`);
+    this.addSql(`create index "rate_limit_counters_window_start_index" on "rate_limit_counters" ("window_start");`);
 
     this.addSql(`alter table "users" drop column "email_verified_at";`);
   }
