@@ -1,16 +1,23 @@
-import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
-import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
-import { extname, join, normalize } from "node:path";
-import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+import { mkdirSync, readFileSync } from "node:fs";
+import type { IncomingHttpHeaders, Server } from "node:http";
+import { join } from "node:path";
+import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  ARTIFACTS,
+  buildWebExample,
+  chromiumPresent,
+  installWebExample,
+  launchChromium,
+  port,
+  ROOT,
+  refreshCookie,
+  serveStatic,
+  WEB,
+  watchFailures,
+} from "./helpers/browser";
 import { startServer, type TestServer } from "./helpers/server";
 
-const CHROMIUM = "/usr/bin/chromium";
-const ROOT = join(__dirname, "..");
-const WEB = join(ROOT, "examples", "web");
-const ARTIFACTS = join(__dirname, "artifacts");
-const TYPES: Record<string, string> = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css" };
 const PASSWORD = "plum vessel thunder kite orbit";
 /** Short, but long enough that no token expires by itself while the test runs: the clock moves instead. */
 const ACCESS_TOKEN_TTL = 60;
@@ -28,26 +35,6 @@ it("the README shows the tested Apollo Client set-up verbatim", () => {
   ).toBe(true);
 });
 
-/** The built example page, served as a static site on its own origin. */
-function serveStatic(root: string): Promise<Server> {
-  const server = createServer((req, res) => {
-    const path = normalize(new URL(req.url ?? "/", "http://x").pathname).replace(/^(\.\.[/\\])+/, "");
-    const file = join(root, path === "/" ? "index.html" : path);
-    if (!file.startsWith(root) || !existsSync(file)) return void res.writeHead(404).end();
-    res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream" }).end(readFileSync(file));
-  });
-  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
-}
-
-const port = (server: Server) => (server.address() as { port: number }).port;
-
-/** npm ci when node_modules is missing or older than the lock file (another branch's dependencies). */
-function installWebExample(): void {
-  const installed = join(WEB, "node_modules", ".package-lock.json");
-  if (existsSync(installed) && statSync(installed).mtimeMs >= statSync(join(WEB, "package-lock.json")).mtimeMs) return;
-  execFileSync("npm", ["ci", "--no-audit", "--no-fund"], { cwd: WEB, stdio: "inherit" });
-}
-
 interface Received {
   method: string;
   origin: string | undefined;
@@ -56,11 +43,7 @@ interface Received {
   allowHeaders: string;
 }
 
-// CI installs Debian's chromium; a developer without it gets a skip, CI a failure.
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium && process.env.CI) throw new Error(`${CHROMIUM} is missing: .ci/run installs it with apt`);
-
-describe.skipIf(!haveChromium)("the example web client (Apollo Client) in Chromium, cookie transport", () => {
+describe.skipIf(!chromiumPresent())("the example web client (Apollo Client) in Chromium, cookie transport", () => {
   let api: TestServer;
   let site: Server;
   let browser: Browser;
@@ -71,8 +54,9 @@ describe.skipIf(!haveChromium)("the example web client (Apollo Client) in Chromi
 
   beforeAll(async () => {
     installWebExample();
-    execFileSync("npm", ["run", "build"], { cwd: WEB, stdio: "inherit" });
-    site = await serveStatic(join(WEB, "dist"));
+    // The session flows need no mail: the page is built as for a server with MAIL_TRANSPORT=none
+    // (no mail pages, no verification banner). tests/browser-email.test.ts covers those.
+    site = await serveStatic(buildWebExample({ VITE_MAIL: "off" }));
     // Page and API on 127.0.0.1, different ports: same site, so the SameSite=Strict cookie travels.
     origin = `http://127.0.0.1:${port(site)}`;
     // The same page on localhost: another site than the API on 127.0.0.1.
@@ -94,19 +78,7 @@ describe.skipIf(!haveChromium)("the example web client (Apollo Client) in Chromi
         }),
       );
     });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
+    browser = await launchChromium();
   }, 120_000);
   afterAll(async () => {
     await browser?.close();
@@ -125,20 +97,11 @@ describe.skipIf(!haveChromium)("the example web client (Apollo Client) in Chromi
     refresh: () => page.evaluate(() => (globalThis as any).__auth.refresh() as Promise<boolean>),
     refreshes: () => page.evaluate(() => (globalThis as any).__auth.refreshes() as number),
   });
-  const refreshCookie = async (context: BrowserContext) =>
-    (await context.cookies(`${api.url}/graphql`)).find((c) => c.name === "__Secure-refresh_token");
-  /** Requests to the API that the browser gave up on (a CORS refusal shows up here as net::ERR_FAILED). */
-  const watchFailures = (context: BrowserContext) => {
-    const failures: string[] = [];
-    context.on("requestfailed", (r) => {
-      if (r.url().startsWith(api.url)) failures.push(`${r.method()} ${r.url()}: ${r.failure()?.errorText}`);
-    });
-    return failures;
-  };
+  const cookieOf = (context: BrowserContext) => refreshCookie(context, api.url);
 
   it("registers, refreshes silently, keeps two tabs signed in, lists sessions and signs out", async () => {
     const context = await browser.newContext();
-    const failures = watchFailures(context);
+    const failures = watchFailures(context, api.url);
     const tab = await context.newPage();
     await open(tab);
     expect(await tab.isVisible("#register-form")).toBe(true);
@@ -149,7 +112,7 @@ describe.skipIf(!haveChromium)("the example web client (Apollo Client) in Chromi
     await tab.click("#register-submit");
     await tab.waitForSelector(`#me-email:has-text("${email}")`);
     // The refresh token is an HttpOnly cookie: in the jar, invisible to scripts.
-    expect(await refreshCookie(context)).toMatchObject({
+    expect(await cookieOf(context)).toMatchObject({
       httpOnly: true,
       secure: true,
       sameSite: "Strict",
@@ -211,7 +174,7 @@ describe.skipIf(!haveChromium)("the example web client (Apollo Client) in Chromi
     await tab.click("#logout");
     await tab.waitForSelector("#register-form", { state: "visible" });
     expect(await auth(tab).me()).toBeNull();
-    expect(await refreshCookie(context)).toBeUndefined();
+    expect(await cookieOf(context)).toBeUndefined();
     // The other tab's next refresh finds the session over and signs out too.
     expect(await auth(second).refresh()).toBe(false);
     expect(await second.isVisible("#register-form")).toBe(true);
@@ -250,7 +213,7 @@ describe.skipIf(!haveChromium)("the example web client (Apollo Client) in Chromi
 
   it("signs out with a hint when page and API are different sites (localhost vs 127.0.0.1): the cookie never comes back", async () => {
     const context = await browser.newContext();
-    const failures = watchFailures(context);
+    const failures = watchFailures(context, api.url);
     const tab = await context.newPage();
     await open(tab, crossSiteOrigin);
 
@@ -260,7 +223,7 @@ describe.skipIf(!haveChromium)("the example web client (Apollo Client) in Chromi
     await tab.fill("#register-password", PASSWORD);
     await tab.click("#register-submit");
     await tab.waitForSelector(`#me-email:has-text("${email}")`);
-    expect(await refreshCookie(context)).toBeUndefined();
+    expect(await cookieOf(context)).toBeUndefined();
 
     // So the first refresh finds no token at all: INVALID_REFRESH_TOKEN, reason MISSING, and the page says why.
     const [response, refreshed] = await Promise.all([

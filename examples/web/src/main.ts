@@ -1,35 +1,46 @@
 import { CombinedGraphQLErrors, gql, type TypedDocumentNode } from "@apollo/client";
 import { createAuthClient } from "./auth-client";
+import { setUpEmailPages } from "./email-pages";
+import type { SignIn, User } from "./operations";
+import * as ops from "./operations";
+// router.ts takes a mailed token out of the address bar as it is imported: before this module's code runs.
+import { type Route, startRouter } from "./router";
+import { $ } from "./ui";
 
-type SignIn = { accessToken: string; user: { email: string } };
 type Session = { id: string; current: boolean; userAgent: string | null; lastUsedAt: string };
 
-// Both alias their field to `signIn`, so one function handles either.
-const REGISTER: TypedDocumentNode<{ signIn: SignIn }> = gql`
-  mutation Register($email: String!, $password: String!) {
-    signIn: register(input: { email: $email, password: $password }) { accessToken user { email } }
-  }
-`;
-const LOGIN: TypedDocumentNode<{ signIn: SignIn }> = gql`
-  mutation Login($email: String!, $password: String!) {
-    signIn: login(input: { email: $email, password: $password }) { accessToken user { email } }
-  }
-`;
-const ME: TypedDocumentNode<{ me: { id: string; email: string } }> = gql`query Me { me { id email roles } }`;
-const SESSIONS: TypedDocumentNode<{ sessions: Session[] }> = gql`
-  query Sessions { sessions { id current userAgent lastUsedAt } }
-`;
-const REVOKE = gql`mutation Revoke($id: ID!) { revokeSession(id: $id) }`;
-const LOGOUT = gql`mutation Logout { logout }`;
+/** Built with VITE_MAIL=off for a server that sends no mail (MAIL_TRANSPORT=none). */
+const MAIL = import.meta.env.VITE_MAIL !== "off";
+const withUser = (op: string) => gql(`${op}\n${ops.userFields(MAIL)}`);
 
-const api = new URLSearchParams(location.search).get("api") ?? "http://127.0.0.1:4000/graphql";
-const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+const REGISTER: TypedDocumentNode<{ signIn: SignIn }> = withUser(ops.REGISTER);
+const LOGIN: TypedDocumentNode<{ signIn: SignIn }> = withUser(ops.LOGIN);
+const ME: TypedDocumentNode<{ me: User }> = withUser(ops.ME);
+const SESSIONS: TypedDocumentNode<{ sessions: Session[] }> = gql(ops.SESSIONS);
+const REVOKE = gql(ops.REVOKE);
+const LOGOUT = gql(ops.LOGOUT);
 
-function show(signedIn: boolean, email = "") {
-  $("signed-out").hidden = signedIn;
-  $("signed-in").hidden = !signedIn;
-  $("me-email").textContent = email;
-  if (!signedIn) $("sessions").replaceChildren();
+// The endpoint: `?api=` (development, tests), else what the build was given, else the local server.
+const api =
+  new URLSearchParams(location.search).get("api") ?? import.meta.env.VITE_API_URL ?? "http://127.0.0.1:4000/graphql";
+
+let user: User | null = null;
+
+function show(signedIn: User | null) {
+  user = signedIn;
+  $("signed-out").hidden = signedIn !== null;
+  $("signed-in").hidden = signedIn === null;
+  $("me-email").textContent = signedIn?.email ?? "";
+  if (MAIL) {
+    $("me-verified").textContent = signedIn?.emailVerified ? "verified" : "not verified";
+    $("verify-banner").hidden = signedIn === null || signedIn.emailVerified !== false;
+  }
+  if (signedIn === null) {
+    $("sessions").replaceChildren();
+    // Nothing of the previous account stays on the page.
+    for (const e of $("signed-in").querySelectorAll(".result, .error")) e.textContent = "";
+    for (const e of $("signed-in").querySelectorAll<HTMLElement>(".after-error")) e.hidden = true;
+  }
 }
 function fail(message: string) {
   $("error").textContent = message;
@@ -42,7 +53,7 @@ const auth = createAuthClient({
   name: "auth-server-web-example",
   version: "1.0.0",
   onSignedOut({ reason }) {
-    show(false);
+    show(null);
     // The usual cause in development: the page on localhost, the API on 127.0.0.1 (or the other way
     // round) are two sites, so the browser never stored the SameSite=Strict refresh cookie.
     fail(
@@ -58,13 +69,18 @@ const { client } = auth;
 async function me(): Promise<string | null> {
   try {
     const { data } = await client.query({ query: ME, fetchPolicy: "network-only" });
-    const email = data?.me.email ?? null;
-    show(email !== null, email ?? "");
-    return email;
+    show(data?.me ?? null);
   } catch {
-    show(false);
-    return null;
+    show(null);
   }
+  return user?.email ?? null;
+}
+
+/** Any sign-in (password, mailed link or code): the access token stays in memory, the cookie holds the rest. */
+function signedIn(payload: SignIn) {
+  fail("");
+  auth.signedIn(payload.accessToken);
+  show(payload.user);
 }
 
 async function signIn(mutation: typeof LOGIN, form: HTMLFormElement) {
@@ -78,9 +94,7 @@ async function signIn(mutation: typeof LOGIN, form: HTMLFormElement) {
     const payload = data?.signIn;
     if (!payload) return;
     form.reset(); // the password leaves the page
-    fail("");
-    auth.signedIn(payload.accessToken);
-    show(true, payload.user.email);
+    signedIn(payload);
   } catch (error) {
     fail(messageOf(error));
   }
@@ -107,6 +121,13 @@ async function loadSessions() {
   $("sessions").replaceChildren(...items);
 }
 
+/** Ends this device's session; the mutation clears the cookie. */
+async function signOut() {
+  await client.mutate({ mutation: LOGOUT });
+  await auth.signOut();
+  show(null);
+}
+
 $<HTMLFormElement>("register-form").onsubmit = (e) => {
   e.preventDefault();
   void signIn(REGISTER, e.target as HTMLFormElement);
@@ -116,14 +137,23 @@ $<HTMLFormElement>("login-form").onsubmit = (e) => {
   void signIn(LOGIN, e.target as HTMLFormElement);
 };
 $("load-sessions").onclick = () => void loadSessions();
-$("logout").onclick = async () => {
-  await client.mutate({ mutation: LOGOUT });
-  await auth.signOut();
-  show(false);
-};
+$("logout").onclick = () => void signOut();
+
+const email = MAIL ? setUpEmailPages({ client, auth, me, signedIn, signOut, user: () => user }) : null;
+if (!MAIL) for (const e of document.querySelectorAll(".mail-only")) e.remove();
+
+/** One view at a time; the mail pages exist only when the server sends mail. */
+function render(route: Route) {
+  const shown = MAIL ? route : "";
+  for (const view of document.querySelectorAll<HTMLElement>(".view"))
+    view.hidden = view.id !== `view-${shown || "home"}`;
+  fail("");
+  email?.enter(shown);
+}
 
 // For tests and the curious: drive the page from the console.
 Object.assign(window, { __auth: { me, refresh: auth.refresh, refreshes: auth.refreshes, loadSessions } });
 
+startRouter(render);
 // A reload keeps the session: the access token was only in memory, the cookie restores it.
 void me().finally(() => document.body.setAttribute("data-ready", "true"));
