@@ -54,9 +54,9 @@ describe.skipIf(!chromiumPresent())("the example web client (Apollo Client) in C
 
   beforeAll(async () => {
     installWebExample();
-    // The session flows need no mail: the page is built as for a server with MAIL_TRANSPORT=none
-    // (no mail pages, no verification banner). tests/browser-email.test.ts covers those.
-    site = await serveStatic(buildWebExample({ VITE_MAIL: "off" }));
+    // The page as shipped, against a server that sends no mail (the test default); the mail pages
+    // are tests/browser-email.test.ts's.
+    site = await serveStatic(buildWebExample());
     // Page and API on 127.0.0.1, different ports: same site, so the SameSite=Strict cookie travels.
     origin = `http://127.0.0.1:${port(site)}`;
     // The same page on localhost: another site than the API on 127.0.0.1.
