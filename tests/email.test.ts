@@ -1,6 +1,9 @@
+import { readdirSync, readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { freshDatabaseUrl } from "./helpers/database";
 import {
   errorCode,
   type GraphQLResponse,
@@ -13,7 +16,8 @@ import {
   register,
 } from "./helpers/graphql";
 import { decodePart } from "./helpers/jwt";
-import { startServer, type TestServer } from "./helpers/server";
+import { spawnServer, tempDir } from "./helpers/process";
+import { startServer, TEST_ENV, type TestServer } from "./helpers/server";
 import { mailEnv, type ReceivedMail, type SmtpSink, startSmtpSink } from "./helpers/smtp-sink";
 
 // BEHAVIOUR.md §7 through the real server, a real SMTP server and the mails it receives.
@@ -326,8 +330,17 @@ describe("requests for any email", () => {
   });
 
   it("takes the same time for known and unknown emails (interleaved samples)", async () => {
-    // Many requests per email here: the per-email limit is not what is measured.
-    const timed = await startServer({ ...mailEnv(sink), APP_URL: appUrl, EMAIL_REQUESTS_PER_HOUR: "1000" });
+    // The built server in its own process, as in production: in this process its deferred work
+    // would share an event loop with the client and hold back the client's reading of the answer.
+    // Mail goes to .eml files, so no SMTP work lands here either.
+    const cwd = tempDir();
+    const timed = await spawnServer(cwd, {
+      ...TEST_ENV,
+      DATABASE_URL: await freshDatabaseUrl(),
+      MAIL_TRANSPORT: "file",
+      // Many requests per email here: the per-email limit is not what is measured.
+      EMAIL_REQUESTS_PER_HOUR: "1000",
+    });
     try {
       const known = await Promise.all(Array.from({ length: 4 }, () => register(timed.url)));
       const nobody = Array.from({ length: 4 }, () => newCredentials("nobody").email);
@@ -339,7 +352,7 @@ describe("requests for any email", () => {
         expect(data(r, "requestSignInEmail")).toBe(true);
         return took;
       };
-      for (let i = 0; i < 40; i += 1) {
+      for (let i = 0; i < 60; i += 1) {
         // Alternate which goes first, so drift in the machine's load falls on both alike.
         const knownEmail = (known[i % known.length] as { email: string }).email;
         const unknownEmail = nobody[i % nobody.length] as string;
@@ -354,13 +367,15 @@ describe("requests for any email", () => {
       const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
       const [k, u] = [median(samples.known), median(samples.unknown)];
       // The known path writes a token and a mail; had that happened before the answer, it would show here.
-      expect(Math.abs(k - u)).toBeLessThan(Math.max(2, 0.25 * Math.max(k, u)));
-      // And the mails were sent all the same.
-      await sink.waitFor(
-        (m) => m.to === (known[0] as { email: string }).email && m.text.includes("/sign-in-with-link"),
+      expect(Math.abs(k - u)).toBeLessThan(Math.max(1, 0.2 * Math.max(k, u)));
+      // The mails were written all the same: one per known request (and the registrations' own), none to nobody.
+      await vi.waitFor(() => expect(readdirSync(join(cwd, "data", "mail")).length).toBe(4 + 60), { timeout: 10_000 });
+      const recipients = readdirSync(join(cwd, "data", "mail")).map((f) =>
+        /^To: (.+)$/m.exec(readFileSync(join(cwd, "data", "mail", f), "utf8"))?.[1]?.trim(),
       );
+      expect(recipients.filter((to) => nobody.some((n) => to?.includes(n)))).toEqual([]);
     } finally {
-      await timed.close();
+      await timed.stop();
     }
   });
 });
@@ -673,5 +688,22 @@ describe("maintenance", () => {
     } finally {
       await own.close();
     }
+  });
+});
+
+describe("secrets in logs", () => {
+  it("never logs a mailed token or code", async () => {
+    const user = await register(server.url);
+    await gql(server.url, REQUEST_SIGN_IN, { email: user.email });
+    await nextMail(user.email, "/sign-in-with-link");
+    const secrets = sink.messages.flatMap((m) => [
+      ...[...m.text.matchAll(/\?token=([A-Za-z0-9_-]+)/g)].map((match) => match[1] as string),
+      ...[...m.text.matchAll(/\b(\d{6})\b/g)].map((match) => match[1] as string),
+    ]);
+    expect(secrets.length).toBeGreaterThanOrEqual(3); // this test's own: a verification link, a sign-in link and code
+    const logs = server.logs.join("\n");
+    // Codes are 6 digits and may occur in a log by chance (a port, a duration): only whole JSON values count.
+    const leaked = secrets.filter((s) => (s.length === 6 ? logs.includes(`"${s}"`) : logs.includes(s)));
+    expect(leaked).toEqual([]);
   });
 });
