@@ -189,6 +189,20 @@ describe("password reset", () => {
     );
   });
 
+  it("mails the same notice after changePassword", async () => {
+    const user = await register(server.url);
+    const r = await gql(
+      server.url,
+      `mutation ($c: String!, $n: String!) { changePassword(input: { currentPassword: $c, newPassword: $n }) { accessToken } }`,
+      { c: user.password, n: NEW_PASSWORD },
+      { token: user.accessToken },
+    );
+    expect(data(r, "changePassword")?.accessToken).toBeTypeOf("string");
+    const notice = await sink.waitFor((m) => m.to === user.email && /password was changed/i.test(m.subject));
+    expect(notice.text).not.toContain("?token=");
+    expect(notice.text).not.toContain(NEW_PASSWORD);
+  });
+
   it("checks the password policy on newPassword and keeps the token usable then", async () => {
     const user = await register(server.url);
     await gql(server.url, REQUEST_RESET, { email: user.email });
