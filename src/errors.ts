@@ -54,8 +54,9 @@ export class AppError extends Error {
 
 export const badUserInput = (field: string, message: string) => new AppError("BAD_USER_INPUT", message, { field });
 
-export const emailTaken = (field = "email") =>
-  new AppError("EMAIL_TAKEN", "An account with this email already exists", { field });
+/** `field` names the input that held the address; none when it came from a token (an email change's link). */
+export const emailTaken = (field: string | null = "email") =>
+  new AppError("EMAIL_TAKEN", "An account with this email already exists", field === null ? {} : { field });
 
 /** One message for unknown email and wrong password (OWASP Authentication CS). */
 export const invalidCredentials = () => new AppError("INVALID_CREDENTIALS", "Invalid email or password");

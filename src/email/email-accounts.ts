@@ -206,7 +206,7 @@ export class EmailAccounts {
       });
     } catch (error) {
       // Taken since the request: uniqueness is checked again, by the database.
-      if (error instanceof UniqueConstraintViolationException) throw emailTaken("token");
+      if (error instanceof UniqueConstraintViolationException) throw emailTaken(null);
       throw error;
     }
     this.events({ event: "email_changed", outcome: "success", userId: token.userId, ip: client.ip });
