@@ -4,6 +4,7 @@ import type { Clock } from "../clock";
 import type { Config } from "../config";
 import { LoginAttemptStore } from "../db/stores/login-attempt-store";
 import { MaintenanceStore, type VacuumMode } from "../db/stores/maintenance-store";
+import { OutboxStore } from "../db/stores/outbox-store";
 import { RateLimitStore } from "../db/stores/rate-limit-store";
 import { type SessionDeath, SessionStore } from "../db/stores/session-store";
 
@@ -23,6 +24,8 @@ export interface MaintenancePolicy {
   loginFailureWindow: number;
   /** The credential rate limit's window, seconds: counters of earlier windows are dead. */
   rateLimitWindow: number;
+  /** Seconds a sent or given-up mail stays in the outbox (its payload is already gone): to look into "I never got the mail". */
+  mailRetention: number;
 }
 
 /**
@@ -54,12 +57,16 @@ export const PACING: Record<Config["database"]["kind"], Pacing> = {
 
 /** Seven days (the CLI's `prune --older-than-days` default too). */
 export const DEFAULT_SESSION_RETENTION = 7 * 86_400;
+/** Three days: long enough to answer "did my mail go out, and when", short enough that the table stays small. */
+export const DEFAULT_MAIL_RETENTION = 3 * 86_400;
 
 export interface MaintenanceReport {
   /** Sessions deleted, by how they died. */
   sessions: Record<SessionDeath, number>;
   loginFailures: number;
   rateLimitCounters: number;
+  /** Outbox rows deleted: mails sent, and mails given up, more than the retention ago. */
+  mail: { sent: number; failed: number };
   /** SQLite pages given back to the file system. */
   reclaimedPages: number;
   /** The longest batch, ms: about the longest a request may have waited for this run (BEHAVIOUR.md §11: ~50). */
@@ -74,6 +81,7 @@ export interface MaintenanceStores {
   sessions: SessionStore;
   loginFailures: LoginAttemptStore;
   rateLimits: RateLimitStore;
+  outbox: OutboxStore;
   database: MaintenanceStore;
 }
 
@@ -89,7 +97,7 @@ export interface RunOptions {
 /**
  * Deletes what can never be used again (BEHAVIOUR.md §11): sessions dead for
  * longer than the retention, login failures outside the throttle's window,
- * rate-limit counters of past windows; then, on SQLite, gives the freed pages
+ * rate-limit counters of past windows, mails sent or given up days ago; then, on SQLite, gives the freed pages
  * back. Everything in short batches through indexed, idempotent statements,
  * so the server's timer, the operator's `prune` and other instances can all
  * run it at once without harm.
@@ -110,12 +118,13 @@ export class Maintenance {
     const before = (seconds: number) => new Date(now - seconds * 1000);
     const rateWindow = this.policy.rateLimitWindow * 1000;
     const currentWindowStart = Math.floor(now / rateWindow) * rateWindow;
-    const { sessions, loginFailures, rateLimits, database } = this.stores;
+    const { sessions, loginFailures, rateLimits, outbox, database } = this.stores;
 
     const report: MaintenanceReport = {
       sessions: { ended: 0, expired: 0, idle: 0 },
       loginFailures: 0,
       rateLimitCounters: 0,
+      mail: { sent: 0, failed: 0 },
       reclaimedPages: 0,
       longestBatchMs: 0,
       yielded: false,
@@ -133,6 +142,11 @@ export class Maintenance {
         (e, l) => loginFailures.pruneBatch(e, before(this.policy.loginFailureWindow), l),
       ],
       [(n) => (report.rateLimitCounters += n), (e, l) => rateLimits.pruneBatch(e, currentWindowStart, l)],
+      [(n) => (report.mail.sent += n), (e, l) => outbox.pruneBatch(e, "sent", before(this.policy.mailRetention), l)],
+      [
+        (n) => (report.mail.failed += n),
+        (e, l) => outbox.pruneBatch(e, "failed", before(this.policy.mailRetention), l),
+      ],
     ];
 
     let limit = this.pacing.firstBatch;
@@ -215,6 +229,7 @@ export function createMaintenance(config: MaintenanceConfig, clock: Clock): Main
       sessions: new SessionStore(config.database.kind),
       loginFailures: new LoginAttemptStore(config.database.kind),
       rateLimits: new RateLimitStore(config.database.kind),
+      outbox: new OutboxStore(config.database.kind),
       database: new MaintenanceStore(config.database.kind),
     },
     {
@@ -222,6 +237,7 @@ export function createMaintenance(config: MaintenanceConfig, clock: Clock): Main
       refreshTokenTtl: config.refreshTokenTtl,
       loginFailureWindow: config.loginThrottle.windowSeconds,
       rateLimitWindow: AUTH_RATE_WINDOW_SECONDS,
+      mailRetention: DEFAULT_MAIL_RETENTION,
     },
     clock,
     PACING[config.database.kind],
@@ -231,5 +247,7 @@ export function createMaintenance(config: MaintenanceConfig, clock: Clock): Main
 /** Rows a report counts as deleted, all tables together. */
 export function deletedRows(report: MaintenanceReport): number {
   const { ended, expired, idle } = report.sessions;
-  return ended + expired + idle + report.loginFailures + report.rateLimitCounters;
+  return (
+    ended + expired + idle + report.loginFailures + report.rateLimitCounters + report.mail.sent + report.mail.failed
+  );
 }
