@@ -249,6 +249,38 @@ describe(`the mail outbox on ${TEST_DATABASE} (§7)`, () => {
     }
   });
 
+  it("stops gracefully mid-backlog: the mails being sent are finished, the claimed rest given back and sent by the next start", async () => {
+    const first = await startServer(mailEnv(sink));
+    let second: TestServer | undefined;
+    try {
+      const mails = Array.from({ length: 40 }, (_, i) => signInMail(address(600 + i)));
+      await enqueueMail(first, ...mails);
+      // Stop while the worker is in its first batches.
+      await sink.waitFor((m) => m.to === mails[0]?.to);
+      await first.close();
+      const sentBefore = sink.messages.filter((m) => mails.some((mail) => mail.to === m.to)).length;
+      expect(sentBefore).toBeLessThan(mails.length);
+
+      // No claim is left behind (looked at through a server that sends nothing), so the next
+      // start sends the rest at once, without waiting for a lease to run out.
+      const look = await startServer({}, first.databaseUrl);
+      const leftovers = await rows(look);
+      await look.close();
+      expect(leftovers.filter((r) => r.claimed_until !== null)).toEqual([]);
+      expect(leftovers.filter((r) => r.status === "sent")).toHaveLength(sentBefore);
+      second = await startServer(mailEnv(sink), first.databaseUrl, first.clock);
+      await Promise.all(mails.map((mail) => sink.waitFor((m) => m.to === mail.to)));
+      await waitForRows(second, (r) => r.status === "sent", mails.length);
+      await settle();
+      expect(sink.messages.filter((m) => mails.some((mail) => mail.to === m.to))).toHaveLength(mails.length);
+      // A given-back claim was not an attempt.
+      expect((await rows(second)).every((r) => r.attempts === 1)).toBe(true);
+    } finally {
+      await first.close();
+      await second?.close();
+    }
+  });
+
   it("queues nothing when the change's transaction rolls back, and nothing with MAIL_TRANSPORT=none", async () => {
     const server = await startServer(mailEnv(sink));
     const off = await startServer();
@@ -291,6 +323,26 @@ describe(`the mail outbox on ${TEST_DATABASE} (§7)`, () => {
       ];
       for (const m of bad) await expect(mail.enqueue(em, m as never), JSON.stringify(m)).rejects.toThrow(TypeError);
       expect(await rows(server)).toEqual([]);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("logs in with SMTP_URL's percent-encoded user and password, and never logs the password", async () => {
+    const password = "p@ss:w/rd-9f3e";
+    const url = new URL(sink.url);
+    const smtpUrl = `smtp://${encodeURIComponent("mailer@auth.test")}:${encodeURIComponent(password)}@${url.host}`;
+    const server = await startServer({ ...mailEnv(sink), SMTP_URL: smtpUrl });
+    try {
+      const to = address(450);
+      await enqueueMail(server, signInMail(to));
+      await sink.waitFor((m) => m.to === to);
+      expect(sink.logins).toContainEqual({ username: "mailer@auth.test", password });
+      const started = server.logs.find((l) => l.includes("mail: sending queued mail"));
+      expect(started).toContain(`"server":"smtp://${url.host}"`);
+      for (const secret of [password, encodeURIComponent(password), "mailer"]) {
+        expect(server.logs.join("\n")).not.toContain(secret);
+      }
     } finally {
       await server.close();
     }
