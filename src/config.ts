@@ -220,6 +220,8 @@ const envSchema = z.object({
   APP_URL: z
     .url({ protocol: /^https?$/, error: "must be an http(s) URL such as https://app.example.com" })
     .refine((v) => {
+      // Not a URL at all is the check above's to report.
+      if (!URL.canParse(v)) return true;
       const url = new URL(v);
       return url.search === "" && url.hash === "" && url.username === "" && url.password === "";
     }, "must be a base URL without query, fragment or credentials, such as https://app.example.com or https://example.com/app")

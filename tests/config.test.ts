@@ -171,3 +171,101 @@ describe("development keys at the server's start (outside production)", () => {
     expect(filesIn(join(cwd, "data"))).toContain("jwt-private-key.ES256.pem");
   });
 });
+
+describe("mail settings (BEHAVIOUR.md §2, §7)", () => {
+  const KEYS = { JWT_SECRET: "k".repeat(32), SECRET_KEYS: "ab".repeat(32) };
+  const PRODUCTION = { ...KEYS, NODE_ENV: "production" };
+  const SMTP = "smtp://mailer:p%40ss%3Aword@smtp.example.com:587";
+  const mail = (env: Record<string, string>) => loadConfig({ ...KEYS, ...env }).config;
+  const refusal = (env: Record<string, string>) => {
+    try {
+      loadConfig(env);
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      return (error as Error).message;
+    }
+    throw new Error(`loaded: ${JSON.stringify(env)}`);
+  };
+
+  it("writes .eml files outside production by default, to the frontend of Vite's development server", () => {
+    const config = mail({});
+    expect(config.mail).toMatchObject({
+      transport: "file",
+      smtpUrl: null,
+      from: "no-reply@localhost",
+      productName: "Auth server",
+      pollInterval: 5,
+      fileDir: join(process.cwd(), "data", "mail"),
+    });
+    expect(config.mail.templatesDir).toBe(join(__dirname, "..", "templates", "mail"));
+    expect(config.appUrl).toBe("http://localhost:5173");
+  });
+
+  it("sends through SMTP when SMTP_URL is set, and reads every MAIL_* setting", () => {
+    const config = mail({
+      SMTP_URL: SMTP,
+      MAIL_FROM: "Acme <hello@acme.example>",
+      APP_URL: "https://acme.example/app/",
+      MAIL_PRODUCT_NAME: "Acme",
+      MAIL_TEMPLATES_DIR: "./ops/mail",
+      MAIL_POLL_INTERVAL: "0.5",
+      MAIL_FILE_DIR: "/var/mail-out",
+    });
+    expect(config.mail).toEqual({
+      transport: "smtp",
+      smtpUrl: SMTP,
+      from: "Acme <hello@acme.example>",
+      productName: "Acme",
+      templatesDir: join(process.cwd(), "ops", "mail"),
+      pollInterval: 0.5,
+      fileDir: "/var/mail-out",
+    });
+    // One form of the base URL, however it was written: links append "/path".
+    expect(config.appUrl).toBe("https://acme.example/app");
+    expect(mail({ APP_URL: "https://acme.example/" }).appUrl).toBe("https://acme.example");
+    expect(mail({ APP_URL: "https://acme.example" }).appUrl).toBe("https://acme.example");
+    expect(mail({ MAIL_FROM: "Acme <hello@acme.example>" }).mail.from).toBe("Acme <hello@acme.example>");
+    expect(mail({ APP_URL: "https://app.acme.example" }).mail.from).toBe("no-reply@app.acme.example");
+    expect(mail({ SMTP_URL: SMTP, MAIL_TRANSPORT: "none" }).mail).toMatchObject({ transport: "none", smtpUrl: null });
+  });
+
+  it("refuses production without SMTP_URL unless MAIL_TRANSPORT=none, and without APP_URL when mail is on", () => {
+    expect(refusal(PRODUCTION)).toMatch(/^SMTP_URL: missing/);
+    expect(refusal({ ...PRODUCTION, MAIL_TRANSPORT: "file" })).toMatch(/^MAIL_TRANSPORT: file is for development/);
+    expect(refusal({ ...PRODUCTION, SMTP_URL: SMTP })).toMatch(/^APP_URL: missing/);
+    const off = loadConfig({ ...PRODUCTION, MAIL_TRANSPORT: "none" }).config;
+    expect(off.mail.transport).toBe("none");
+    const on = loadConfig({ ...PRODUCTION, SMTP_URL: SMTP, APP_URL: "https://app.example.com" }).config;
+    expect(on.mail.transport).toBe("smtp");
+    expect(on.appUrl).toBe("https://app.example.com");
+    // Keys are named first: they are what every production start needs.
+    expect(refusal({ NODE_ENV: "production" })).toMatch(/^JWT_SECRET: missing/);
+  });
+
+  it.each([
+    ["MAIL_TRANSPORT", { MAIL_TRANSPORT: "sendmail" }],
+    ["SMTP_URL", { MAIL_TRANSPORT: "smtp" }],
+    ["SMTP_URL", { SMTP_URL: "http://smtp.example.com" }],
+    ["SMTP_URL", { SMTP_URL: "smtp://" }],
+    ["SMTP_URL", { SMTP_URL: "smtp://user:pw@smtp.example.com:587/path" }],
+    ["APP_URL", { APP_URL: "app.example.com" }],
+    ["APP_URL", { APP_URL: "ftp://app.example.com" }],
+    ["APP_URL", { APP_URL: "https://app.example.com/?next=1" }],
+    ["APP_URL", { APP_URL: "https://app.example.com/#top" }],
+    ["APP_URL", { APP_URL: "https://user:pw@app.example.com" }],
+    ["MAIL_FROM", { MAIL_FROM: "no-reply" }],
+    ["MAIL_FROM", { MAIL_FROM: "a@b.example\r\nBcc: c@d.example" }],
+    ["MAIL_PRODUCT_NAME", { MAIL_PRODUCT_NAME: "Acme\nBcc: x" }],
+    ["MAIL_PRODUCT_NAME", { MAIL_PRODUCT_NAME: "{{appUrl}}" }],
+    ["MAIL_POLL_INTERVAL", { MAIL_POLL_INTERVAL: "0" }],
+    ["MAIL_POLL_INTERVAL", { MAIL_POLL_INTERVAL: "soon" }],
+  ])("refuses an invalid %s, naming it", (variable, env) => {
+    expect(refusal({ ...KEYS, ...env })).toContain(variable);
+  });
+
+  it("never repeats SMTP_URL (it holds the password) in a refusal", () => {
+    const message = refusal({ ...KEYS, SMTP_URL: "smtpz://mailer:hunter2-secret@smtp.example.com" });
+    expect(message).toContain("SMTP_URL");
+    expect(message).not.toContain("hunter2-secret");
+  });
+});

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it, vi } from "vitest";
 import { freshDatabaseUrl, TEST_DATABASE } from "./helpers/database";
@@ -231,6 +232,64 @@ describe(`maintenance on ${TEST_DATABASE} (§11)`, () => {
       // The live session (used 7 days ago, refresh lifetime 14 days) stays and rotates.
       expect(await countSessions(server, live.user.id)).toBe(1);
       expect((await refresh(server.url, live.refreshToken)).body.data?.refreshToken.user.id).toBe(live.user.id);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("deletes mail sent or given up more than three days ago, never mail still to send", async () => {
+    const server = await startServer({}, undefined, undefined, { maintenanceIntervalMs: 20 });
+    try {
+      const now = server.clock.now().getTime();
+      const at = (daysAgo: number | null) => {
+        if (daysAgo === null) return null;
+        const ms = now - daysAgo * DAY * 1000;
+        return TEST_DATABASE === "sqlite" ? ms : new Date(ms);
+      };
+      // recipient, status, created, sent, failed (days ago)
+      const mails: Array<[string, string, number, number | null, number | null]> = [
+        ["old.sent@example.com", "sent", 4, 4, null],
+        ["old.failed@example.com", "failed", 5, null, 4],
+        ["recent.sent@example.com", "sent", 2, 2, null],
+        ["recent.failed@example.com", "failed", 3.5, null, 2.5],
+        // Still to send (its next attempt far ahead), queued long ago: never deleted.
+        ["old.pending@example.com", "pending", 10, null, null],
+      ];
+      for (const [recipient, status, created, sent, failed] of mails) {
+        const id = randomUUID();
+        await server.sql(
+          `insert into mail_outbox (id, message_id, recipient, template, payload, status, attempts, next_attempt_at,
+             claimed_until, last_error, created_at, sent_at, failed_at)
+           values (?, ?, ?, 'sign-in', ?, ?, 1, ?, null, null, ?, ?, ?)`,
+          [
+            id,
+            `<${id}@auth.test>`,
+            recipient,
+            status === "pending" ? "sealed" : null,
+            status,
+            at(-30),
+            at(created),
+            at(sent),
+            at(failed),
+          ],
+        );
+      }
+      const left = async () =>
+        (await server.sql<{ recipient: string }>("select recipient from mail_outbox order by recipient")).map(
+          (r) => r.recipient,
+        );
+      await vi.waitFor(async () => expect(await left()).toHaveLength(3), { timeout: 10_000 });
+      expect(await left()).toEqual(["old.pending@example.com", "recent.failed@example.com", "recent.sent@example.com"]);
+      // The run that deleted them reports them once it is over (after giving the pages back).
+      const reported = () =>
+        server.logs
+          .filter((line) => line.includes('"msg":"maintenance run"'))
+          .map(
+            (line) =>
+              (JSON.parse(line) as { maintenance: { mail: { sent: number; failed: number } } }).maintenance.mail,
+          )
+          .reduce((n, r) => ({ sent: n.sent + r.sent, failed: n.failed + r.failed }), { sent: 0, failed: 0 });
+      await vi.waitFor(() => expect(reported()).toEqual({ sent: 1, failed: 1 }), { timeout: 10_000 });
     } finally {
       await server.close();
     }

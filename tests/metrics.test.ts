@@ -1,8 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { MAX_OPERATION_NAMES } from "../src/http/metrics";
 import { errorCode, gql, LOGIN, me, REFRESH, register } from "./helpers/graphql";
+import { enqueueMail, signInMail } from "./helpers/mail";
 import { runToExit, tempDir } from "./helpers/process";
 import { startServer, type TestServer } from "./helpers/server";
+import { mailEnv, startSmtpSink } from "./helpers/smtp-sink";
 
 /** BEHAVIOUR.md §11: METRICS_PORT serves Prometheus text on 127.0.0.1, never on the public listener. */
 
@@ -145,6 +147,56 @@ describe("METRICS_PORT", () => {
       expect(idle.has("nodejs_heap_size_used_bytes")).toBe(true);
     } finally {
       await slow.close();
+    }
+  });
+
+  it("shows the mail outbox's backlog at each scrape, and counts mails sent, retried and given up", async () => {
+    const sink = await startSmtpSink();
+    const mailer = await startServer({ ...mailEnv(sink), METRICS_PORT: "0" });
+    try {
+      const url = metricsUrlOf(mailer);
+      const samples = async () => parse(await (await fetch(url)).text());
+      const settled = async (attempts: number, count: number) =>
+        vi.waitFor(
+          async () => {
+            const rows = await mailer.sql<{ attempts: number; claimed_until: unknown }>(
+              "select attempts, claimed_until from mail_outbox where status = 'pending'",
+            );
+            expect(rows.filter((r) => r.attempts === attempts && r.claimed_until === null)).toHaveLength(count);
+          },
+          { timeout: 10_000, interval: 20 },
+        );
+      expect(value(await samples(), "auth_mail_outbox_pending")).toBe(0);
+
+      sink.refuse();
+      await enqueueMail(mailer, ...[1, 2, 3].map((i) => signInMail(`metrics${i}.${Date.now()}@example.com`)));
+      await settled(1, 3);
+      let now = await samples();
+      expect(value(now, "auth_mail_outbox_pending")).toBe(3);
+      expect(value(now, 'auth_mail_attempt_failures_total{template="sign-in"}')).toBe(3);
+      expect(value(now, 'auth_mail_sent_total{template="sign-in"}')).toBe(0);
+
+      sink.accept();
+      mailer.clock.advance(3_600);
+      await vi.waitFor(async () => expect(value(await samples(), "auth_mail_outbox_pending")).toBe(0), {
+        timeout: 10_000,
+      });
+      now = await samples();
+      expect(value(now, 'auth_mail_sent_total{template="sign-in"}')).toBe(3);
+
+      sink.refuse();
+      await enqueueMail(mailer, { template: "password-changed", to: `given.up.${Date.now()}@example.com`, params: {} });
+      await settled(1, 1);
+      mailer.clock.advance(25 * 3_600);
+      await vi.waitFor(
+        async () => expect(value(await samples(), 'auth_mail_failed_total{template="password-changed"}')).toBe(1),
+        { timeout: 10_000 },
+      );
+      expect(value(await samples(), "auth_mail_outbox_pending")).toBe(0);
+    } finally {
+      sink.accept();
+      await mailer.close();
+      await sink.close();
     }
   });
 

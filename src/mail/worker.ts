@@ -5,7 +5,7 @@ import type { MailEventSink } from "./events";
 import { MAIL_TEMPLATES, type MailTemplate } from "./messages";
 import type { PayloadCipher } from "./payload-cipher";
 import type { MailTemplates } from "./templates";
-import type { MailTransport } from "./transports";
+import type { Delivery, MailTransport } from "./transports";
 
 export interface RetryPolicy {
   /** Seconds before the second attempt; each later wait doubles. */
@@ -135,6 +135,7 @@ export class MailWorker {
     const { store, clock, events, transport } = this.options;
     const { id, template, attempts } = message;
     let params: Record<string, string> = {};
+    let delivery: Delivery;
     try {
       if (message.payload === null) throw new Error("the message has no payload");
       params = this.options.cipher.open(message.payload, id);
@@ -142,23 +143,16 @@ export class MailWorker {
         throw new Error(`unknown template ${JSON.stringify(template)} (queued by another version?)`);
       }
       const rendered = this.options.templates.render(template as MailTemplate, { ...params, ...this.options.common });
-      const delivery = await transport.send({
+      delivery = await transport.send({
         messageId: message.messageId,
         from: this.options.from,
         to: message.recipient,
         ...rendered,
         date: clock.now(),
       });
-      await store.markSent(em, id, clock.now());
-      events({
-        event: "mail_sent",
-        id,
-        template,
-        attempts,
-        ...(delivery.kind === "file" ? { file: delivery.file } : {}),
-      });
     } catch (failure) {
-      const error = describeError(failure, Object.values(params));
+      // The SMTP reply often quotes the recipient, and may quote the message: neither reaches the log.
+      const error = describeError(failure, [...Object.values(params), message.recipient]);
       const now = clock.now();
       if (now.getTime() - message.createdAt.getTime() >= this.retry.retryFor * 1000) {
         await store.markFailed(em, id, now, error);
@@ -168,7 +162,18 @@ export class MailWorker {
       const nextAttemptAt = new Date(now.getTime() + backoffSeconds(attempts, this.retry) * 1000);
       await store.markRetry(em, id, nextAttemptAt, error);
       events({ event: "mail_retry", id, template, attempts, error, nextAttemptAt });
+      return;
     }
+    // Accepted. If this write fails (the database went away), the claim runs out and the
+    // mail is sent again with the same Message-ID: at least once, never lost.
+    await store.markSent(em, id, clock.now());
+    events({
+      event: "mail_sent",
+      id,
+      template,
+      attempts,
+      ...(delivery.kind === "file" ? { file: delivery.file } : {}),
+    });
   }
 
   /** Until `wake()`, `stop()` or the poll interval. */

@@ -5,6 +5,7 @@ import type { Config } from "../config";
 import { EmailTokenStore } from "../db/stores/email-token-store";
 import { LoginAttemptStore } from "../db/stores/login-attempt-store";
 import { MaintenanceStore, type VacuumMode } from "../db/stores/maintenance-store";
+import { OutboxStore } from "../db/stores/outbox-store";
 import { RateLimitStore } from "../db/stores/rate-limit-store";
 import { type SessionDeath, SessionStore } from "../db/stores/session-store";
 
@@ -24,6 +25,8 @@ export interface MaintenancePolicy {
   refreshTokenTtl: number;
   /** LOGIN_LOCKOUT_SECONDS: older failures no longer count. */
   loginFailureWindow: number;
+  /** Seconds a sent or given-up mail stays in the outbox (its payload is already gone): to look into "I never got the mail". */
+  mailRetention: number;
 }
 
 /**
@@ -55,6 +58,8 @@ export const PACING: Record<Config["database"]["kind"], Pacing> = {
 
 /** Seven days (the CLI's `prune --older-than-days` default too). */
 export const DEFAULT_SESSION_RETENTION = 7 * 86_400;
+/** Three days: long enough to answer "did my mail go out, and when", short enough that the table stays small. */
+export const DEFAULT_MAIL_RETENTION = 3 * 86_400;
 
 export interface MaintenanceReport {
   /** Sessions deleted, by how they died. */
@@ -63,6 +68,8 @@ export interface MaintenanceReport {
   rateLimitCounters: number;
   /** Mailed tokens used or expired. */
   emailTokens: number;
+  /** Outbox rows deleted: mails sent, and mails given up, more than the retention ago. */
+  mail: { sent: number; failed: number };
   /** SQLite pages given back to the file system. */
   reclaimedPages: number;
   /** The longest batch, ms: about the longest a request may have waited for this run (BEHAVIOUR.md §11: ~50). */
@@ -78,6 +85,7 @@ export interface MaintenanceStores {
   loginFailures: LoginAttemptStore;
   rateLimits: RateLimitStore;
   emailTokens: EmailTokenStore;
+  outbox: OutboxStore;
   database: MaintenanceStore;
 }
 
@@ -93,7 +101,7 @@ export interface RunOptions {
 /**
  * Deletes what can never be used again (BEHAVIOUR.md §11): sessions dead for
  * longer than the retention, login failures outside the throttle's window,
- * rate-limit counters of past windows; then, on SQLite, gives the freed pages
+ * rate-limit counters of past windows, mails sent or given up days ago; then, on SQLite, gives the freed pages
  * back. Everything in short batches through indexed, idempotent statements,
  * so the server's timer, the operator's `prune` and other instances can all
  * run it at once without harm.
@@ -112,13 +120,14 @@ export class Maintenance {
   ): Promise<MaintenanceReport> {
     const now = at.getTime();
     const before = (seconds: number) => new Date(now - seconds * 1000);
-    const { sessions, loginFailures, rateLimits, emailTokens, database } = this.stores;
+    const { sessions, loginFailures, rateLimits, emailTokens, outbox, database } = this.stores;
 
     const report: MaintenanceReport = {
       sessions: { ended: 0, expired: 0, idle: 0 },
       loginFailures: 0,
       rateLimitCounters: 0,
       emailTokens: 0,
+      mail: { sent: 0, failed: 0 },
       reclaimedPages: 0,
       longestBatchMs: 0,
       yielded: false,
@@ -139,6 +148,11 @@ export class Maintenance {
       // A used token is refused whether or not its row is there; an expired one too.
       [(n) => (report.emailTokens += n), (e, l) => emailTokens.pruneUsed(e, at, l)],
       [(n) => (report.emailTokens += n), (e, l) => emailTokens.pruneExpired(e, at, l)],
+      [(n) => (report.mail.sent += n), (e, l) => outbox.pruneBatch(e, "sent", before(this.policy.mailRetention), l)],
+      [
+        (n) => (report.mail.failed += n),
+        (e, l) => outbox.pruneBatch(e, "failed", before(this.policy.mailRetention), l),
+      ],
     ];
 
     let limit = this.pacing.firstBatch;
@@ -222,12 +236,14 @@ export function createMaintenance(config: MaintenanceConfig, clock: Clock): Main
       loginFailures: new LoginAttemptStore(config.database.kind),
       rateLimits: new RateLimitStore(config.database.kind),
       emailTokens: new EmailTokenStore(config.database.kind),
+      outbox: new OutboxStore(config.database.kind),
       database: new MaintenanceStore(config.database.kind),
     },
     {
       sessionRetention: DEFAULT_SESSION_RETENTION,
       refreshTokenTtl: config.refreshTokenTtl,
       loginFailureWindow: config.loginThrottle.windowSeconds,
+      mailRetention: DEFAULT_MAIL_RETENTION,
     },
     clock,
     PACING[config.database.kind],
@@ -237,5 +253,14 @@ export function createMaintenance(config: MaintenanceConfig, clock: Clock): Main
 /** Rows a report counts as deleted, all tables together. */
 export function deletedRows(report: MaintenanceReport): number {
   const { ended, expired, idle } = report.sessions;
-  return ended + expired + idle + report.loginFailures + report.rateLimitCounters + report.emailTokens;
+  return (
+    ended +
+    expired +
+    idle +
+    report.loginFailures +
+    report.rateLimitCounters +
+    report.emailTokens +
+    report.mail.sent +
+    report.mail.failed
+  );
 }

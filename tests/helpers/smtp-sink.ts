@@ -22,6 +22,8 @@ export interface SmtpSink {
   url: string;
   /** Everything accepted so far, in order. */
   messages: ReceivedMail[];
+  /** Every SMTP login (AUTH) the sink accepted, as the client sent it. */
+  logins: Array<{ username: string; password: string }>;
   /** Resolves with the first message (already received or arriving) matching, or rejects after timeoutMs (default 10 s) naming what it waited for. */
   waitFor(predicate: (m: ReceivedMail) => boolean, timeoutMs?: number): Promise<ReceivedMail>;
   /** Make the server refuse (421 to new connections, 451 to each message) until `accept()`: an outage the worker must ride out. */
@@ -39,20 +41,26 @@ function reply(code: number, message: string): Error {
  * A real SMTP server on 127.0.0.1 and an ephemeral port that keeps what it
  * receives: the server's worker talks to it exactly as to a mail provider.
  * Plain SMTP (STARTTLS not offered, so nodemailer sends in clear on
- * loopback), any login or none accepted.
+ * loopback), any login or none accepted (and recorded).
  */
 export async function startSmtpSink(): Promise<SmtpSink> {
   const messages: ReceivedMail[] = [];
+  const logins: SmtpSink["logins"] = [];
   const waiting = new Set<{ predicate: (m: ReceivedMail) => boolean; resolve: (m: ReceivedMail) => void }>();
   let refusing = false;
 
   const server = new SMTPServer({
     disabledCommands: ["STARTTLS"],
     authOptional: true,
+    // Loopback only: a login without TLS is what a test of SMTP_URL's credentials needs.
+    allowInsecureAuth: true,
     logger: false,
     // The built-in test certificate is never used (no STARTTLS); this silences its warning.
     hideSTARTTLS: true,
-    onAuth: (_auth, _session, callback) => callback(null, { user: "anyone" }),
+    onAuth: (auth, _session, callback) => {
+      logins.push({ username: auth.username ?? "", password: auth.password ?? "" });
+      callback(null, { user: auth.username ?? "anyone" });
+    },
     onConnect: (_session, callback) => callback(refusing ? reply(421, "Service not available, try later") : null),
     onMailFrom: (_address, _session, callback) =>
       callback(refusing ? reply(451, "Temporary local problem, try later") : null),
@@ -91,6 +99,7 @@ export async function startSmtpSink(): Promise<SmtpSink> {
   return {
     url: `smtp://127.0.0.1:${port}`,
     messages,
+    logins,
     waitFor(predicate, timeoutMs = 10_000) {
       const found = messages.find(predicate);
       if (found !== undefined) return Promise.resolve(found);

@@ -1,5 +1,6 @@
 import type { EntityManager } from "@mikro-orm/core";
 import { batchDeleteSql, dateOf, execute, queryRows, type Row } from "../sql";
+import { transaction } from "../transaction";
 import type { Dialect } from "./session-store";
 
 /** A row as the outbox inserts it. */
@@ -52,8 +53,9 @@ const SQL = {
  * statement. PostgreSQL: the due rows are locked `for update skip locked`, so
  * instances claiming at once each take different rows and never wait for one
  * another; a row another instance claimed and committed is re-checked against
- * `claimed_until` and skipped. SQLite: the statement is a write, which runs
- * alone (BEGIN IMMEDIATE), so one claim at a time. Either way a message is
+ * `claimed_until` and skipped. SQLite: the claim's transaction begins
+ * IMMEDIATE, taking the one write lock before it reads, so claims run one at
+ * a time. Either way a message is
  * claimed by one sender at a time, and a sender that dies leaves a lease that
  * simply runs out.
  */
@@ -81,7 +83,8 @@ export class OutboxStore {
 
   /** Takes up to `limit` due messages until `leaseUntil`, the longest waiting first. */
   async claim(em: EntityManager, now: Date, leaseUntil: Date, limit: number): Promise<ClaimedMessage[]> {
-    const rows = await queryRows(em, this.claimSql, [leaseUntil, now, now, limit]);
+    // A transaction of its own: BEGIN IMMEDIATE on SQLite, so the claim has the write lock before it reads.
+    const rows = await transaction(em, (tx) => queryRows(tx, this.claimSql, [leaseUntil, now, now, limit]));
     return rows.map(claimedOf);
   }
 
