@@ -12,6 +12,10 @@ export const MAIL_TEMPLATES = [
   "email-change-confirm",
   "email-change-notice",
   "sign-in",
+  "second-factor-added",
+  "second-factor-removed",
+  "recovery-code-used",
+  "second-factors-reset",
 ] as const;
 export type MailTemplate = (typeof MAIL_TEMPLATES)[number];
 
@@ -27,6 +31,13 @@ export interface MailParams {
   "email-change-notice": { newEmail: string };
   /** A link and a 6-digit code; either signs in. */
   "sign-in": { link: string; code: string; expiresInMinutes: string };
+  /** BEHAVIOUR.md §8: a factor was added or removed; `factor` names it ("An authenticator app", "The passkey “Work laptop”"). */
+  "second-factor-added": { factor: string };
+  "second-factor-removed": { factor: string };
+  /** A recovery code signed someone in; `remaining` codes are left. */
+  "recovery-code-used": { remaining: string };
+  /** The operator's `reset-mfa` removed every factor. */
+  "second-factors-reset": Record<string, never>;
 }
 
 export type OutgoingMail = {

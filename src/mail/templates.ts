@@ -14,6 +14,10 @@ export const TEMPLATE_PARAMS: { [T in MailTemplate]: Record<keyof MailParams[T],
   "email-change-confirm": { link: true, newEmail: true, expiresInMinutes: true },
   "email-change-notice": { newEmail: true },
   "sign-in": { link: true, code: true, expiresInMinutes: true },
+  "second-factor-added": { factor: true },
+  "second-factor-removed": { factor: true },
+  "recovery-code-used": { remaining: true },
+  "second-factors-reset": {},
 };
 
 /** Given to every template besides its own params. */
