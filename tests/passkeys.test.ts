@@ -417,3 +417,52 @@ describe.skipIf(!chromiumPresent())("passkeys in Chromium with a virtual authent
     expect(errorCode(r)).toBe("GRAPHQL_VALIDATION_FAILED");
   });
 });
+
+describe("passkey ceremonies without a browser", () => {
+  let api: TestServer;
+  beforeAll(async () => {
+    api = await startServer({ WEBAUTHN_RP_ID: "localhost", WEBAUTHN_ORIGINS: "http://localhost:5173" });
+  });
+  afterAll(() => api?.close());
+
+  const start = async () => {
+    const r = await gql<{ startPasskeySignIn: Ceremony }>(api.url, START_SIGN_IN);
+    return r.body.data?.startPasskeySignIn as Ceremony;
+  };
+  /** Well-formed, but for no credential the server knows. */
+  const stranger = { id: "AAAA", rawId: "AAAA", type: "public-key", response: {} };
+  const finish = (challengeId: string, response: Record<string, unknown>) =>
+    gql(api.url, FINISH_SIGN_IN, { input: { challengeId, response } });
+
+  it("asks for a discoverable credential with user verification required, for 5 minutes", async () => {
+    const { challengeId, options } = await start();
+    expect(challengeId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(options).toMatchObject({ rpId: "localhost", userVerification: "required", timeout: 300_000 });
+    expect(options.allowCredentials ?? []).toEqual([]);
+    expect(options.challenge).toMatch(/^[A-Za-z0-9_-]{43}$/);
+  });
+
+  it("refuses a malformed answer without using the challenge, and an unknown credential after using it", async () => {
+    const { challengeId } = await start();
+    const malformed = await finish(challengeId, { id: "AAAA" });
+    expect([errorCode(malformed), malformed.body.errors?.[0]?.extensions?.field]).toEqual([
+      "BAD_USER_INPUT",
+      "response",
+    ]);
+    expect(errorCode(await finish(challengeId, stranger))).toBe("INVALID_CREDENTIALS");
+    expect(errorCode(await finish(challengeId, stranger))).toBe("INVALID_TOKEN");
+  });
+
+  it("lets maintenance delete finished and expired ceremonies, and keeps live ones", async () => {
+    const used = await start();
+    await finish(used.challengeId, stranger);
+    await start();
+    await start();
+    api.clock.advance(301);
+    const live = await start();
+    const report = await api.app.services.maintenance.run(api.app.orm.em.fork());
+    expect(report.webauthnChallenges).toBeGreaterThanOrEqual(3);
+    const left = await api.sql<{ id: string }>("select id from webauthn_challenges");
+    expect(left.map((row) => row.id)).toEqual([live.challengeId]);
+  });
+});
