@@ -1,9 +1,12 @@
+import { randomUUID } from "node:crypto";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import type { Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser, BrowserContext, CDPSession, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PasskeyStore } from "../src/db/stores/passkey-store";
+import { MAX_PASSKEYS_PER_USER } from "../src/mfa/passkeys";
 import { chromiumPresent, launchChromium, port, serveStatic } from "./helpers/browser";
 import { errorCode, gql, LOGIN, PAYLOAD, register, type Tokens } from "./helpers/graphql";
 import { decodePart } from "./helpers/jwt";
@@ -451,6 +454,29 @@ describe("passkey ceremonies without a browser", () => {
     ]);
     expect(errorCode(await finish(challengeId, stranger))).toBe("INVALID_CREDENTIALS");
     expect(errorCode(await finish(challengeId, stranger))).toBe("INVALID_TOKEN");
+  });
+
+  it("keeps an account to 20 passkeys", async () => {
+    const user = await register(api.url);
+    const store = new PasskeyStore();
+    for (let i = 0; i < MAX_PASSKEYS_PER_USER; i += 1) {
+      await store.insert(api.app.orm.em.fork(), {
+        id: randomUUID(),
+        userId: user.user.id,
+        credentialId: `credential-${i}`,
+        publicKey: "AAAA",
+        signCount: 0,
+        transports: ["internal"],
+        deviceType: "singleDevice",
+        backedUp: false,
+        name: `Key ${i}`,
+        createdAt: api.clock.now(),
+      });
+    }
+    const list = await gql(api.url, PASSKEYS, {}, { token: user.accessToken });
+    expect(list.body.data?.passkeys).toHaveLength(MAX_PASSKEYS_PER_USER);
+    const r = await gql(api.url, START_REGISTRATION, {}, { token: user.accessToken });
+    expect([errorCode(r), r.body.errors?.[0]?.extensions?.field]).toEqual(["BAD_USER_INPUT", "passkeys"]);
   });
 
   it("lets maintenance delete finished and expired ceremonies, and keeps live ones", async () => {
