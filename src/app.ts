@@ -97,7 +97,10 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     clock: options.clock,
     events: (event) => {
       metrics.countAuthEvent(event);
-      const warn = event.event === "refresh_token_reused" || event.event === "login_throttled";
+      const warn =
+        event.event === "refresh_token_reused" ||
+        event.event === "login_throttled" ||
+        event.event === "passkey_clone_suspected";
       app.log[warn ? "warn" : "info"](event, `auth event: ${event.event}`);
     },
     mailEvents: (event) => {

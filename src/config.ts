@@ -62,6 +62,17 @@ export interface Config {
   appUrl: string;
   mail: MailConfig;
   email: EmailPolicy;
+  webauthn: WebAuthnConfig;
+}
+
+/** Passkeys (BEHAVIOUR.md §8; README "Second factors and passkeys"). */
+export interface WebAuthnConfig {
+  /** WEBAUTHN_RP_ID: the domain passkeys are bound to; each origin's host is it or a subdomain of it. */
+  rpId: string;
+  /** WEBAUTHN_RP_NAME: shown by the browser or the authenticator when a passkey is made. */
+  rpName: string;
+  /** WEBAUTHN_ORIGINS: the exact origins (scheme, host, port) a ceremony may come from. */
+  origins: string[];
 }
 
 /** How mail leaves the server (BEHAVIOUR.md §7; README "Mail"). */
@@ -259,6 +270,39 @@ const envSchema = z.object({
   EMAIL_CHANGE_TTL: int(60, 7 * 86400).default(3600),
   EMAIL_SIGN_IN_TTL: int(60, 3600).default(600),
   EMAIL_REQUESTS_PER_HOUR: int(1, 1000).default(5),
+  WEBAUTHN_RP_ID: z
+    .string()
+    .regex(
+      /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/,
+      "must be a lower-case domain without scheme or port, such as example.com",
+    )
+    .optional(),
+  WEBAUTHN_RP_NAME: z
+    .string()
+    .max(100, "must be at most 100 characters")
+    .regex(/^[^\r\n]+$/, "must be one line")
+    .optional(),
+  WEBAUTHN_ORIGINS: z
+    .string()
+    .transform((v) =>
+      v
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean),
+    )
+    .pipe(
+      z
+        .array(
+          z
+            .url({ protocol: /^https?$/, error: "must be comma-separated origins like https://app.example.com" })
+            .refine(
+              isBareOrigin,
+              "each must be an origin (scheme, host, port) without a path, like https://example.com",
+            ),
+        )
+        .min(1, "must name at least one origin"),
+    )
+    .optional(),
 });
 
 /** The variables the operator CLI reads; anything else in the environment is not its business. */
@@ -321,6 +365,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, developmentKeys
   // What production alone requires of mail, after the keys: an operator hears first about what every start needs.
   const mail = mailConfig(e, production);
   const appUrl = appUrlOf(e.APP_URL, production, mail.transport !== "none");
+  const webauthn = webauthnConfig(e, appUrl, warnings);
 
   return {
     warnings,
@@ -373,6 +418,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, developmentKeys
         },
         requestsPerEmailPerHour: e.EMAIL_REQUESTS_PER_HOUR,
       },
+      webauthn,
     },
   };
 }
@@ -424,6 +470,45 @@ function appUrlOf(value: string | undefined, production: boolean, mailOn: boolea
   }
   const url = new URL(value);
   return `${url.origin}${url.pathname.replace(/\/+$/, "")}`;
+}
+
+/**
+ * WEBAUTHN_*: by default passkeys belong to APP_URL's host and ceremonies
+ * come from APP_URL's origin. A browser makes or uses a passkey only when
+ * the RP id is the page's host or a parent domain of it (WebAuthn Level 2
+ * §5.1.3 step 8, "registrable domain suffix"), so an RP id no origin could
+ * use is a mistake caught here rather than in every user's browser. (Public
+ * suffixes such as `co.uk` are the browser's to refuse: no list is shipped.)
+ */
+function webauthnConfig(e: Env, appUrl: string, warnings: string[]): WebAuthnConfig {
+  const origins = (e.WEBAUTHN_ORIGINS ?? [appUrl]).map((o) => new URL(o).origin);
+  const rpId = e.WEBAUTHN_RP_ID ?? new URL(appUrl).hostname;
+  for (const origin of origins) {
+    const host = new URL(origin).hostname;
+    if (host !== rpId && !host.endsWith(`.${rpId}`)) {
+      throw new ConfigError(
+        `WEBAUTHN_RP_ID: ${rpId} is neither the host of the origin ${origin} nor a parent domain of it; set WEBAUTHN_RP_ID or WEBAUTHN_ORIGINS (APP_URL gives both by default)`,
+      );
+    }
+  }
+  if (isIP(rpId.replace(/^\[|\]$/g, "")) !== 0) {
+    warnings.push(
+      `WEBAUTHN_RP_ID is the IP address ${rpId}: browsers make passkeys only for domain names (use localhost in development)`,
+    );
+  }
+  return { rpId, rpName: (e.WEBAUTHN_RP_NAME ?? e.MAIL_PRODUCT_NAME).trim(), origins: [...new Set(origins)] };
+}
+
+function isBareOrigin(value: string): boolean {
+  if (!URL.canParse(value)) return true; // the URL check reports it
+  const url = new URL(value);
+  return (
+    (url.pathname === "/" || url.pathname === "") &&
+    url.search === "" &&
+    url.hash === "" &&
+    url.username === "" &&
+    url.password === ""
+  );
 }
 
 function isSmtpUrl(value: string): boolean {

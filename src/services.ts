@@ -13,9 +13,11 @@ import type { Config, OperatorConfig } from "./config";
 import { EmailTokenStore } from "./db/stores/email-token-store";
 import { LoginAttemptStore } from "./db/stores/login-attempt-store";
 import { OutboxStore } from "./db/stores/outbox-store";
+import { PasskeyStore } from "./db/stores/passkey-store";
 import { RateLimitStore } from "./db/stores/rate-limit-store";
 import { SessionStore } from "./db/stores/session-store";
 import { UserStore } from "./db/stores/user-store";
+import { WebAuthnChallengeStore } from "./db/stores/webauthn-challenge-store";
 import { DeferredWork } from "./email/deferred-work";
 import { EmailAccounts } from "./email/email-accounts";
 import { EmailTokens } from "./email/email-tokens";
@@ -31,6 +33,7 @@ import {
   MAIL_REQUEST_WINDOW_SECONDS,
   type Maintenance,
 } from "./maintenance/maintenance";
+import { Passkeys } from "./mfa/passkeys";
 import { Notes } from "./notes/notes";
 
 /** The domain services, built once per process and shared by the API and the operator CLI. */
@@ -56,6 +59,8 @@ export interface Services {
   email: EmailAccounts;
   /** REQUIRE_EMAIL_VERIFICATION: the auth checker lets an unverified user do only a few things. */
   requireEmailVerification: boolean;
+  /** Passkeys: registration, the list, removal, passwordless sign-in, and assertions for other flows (BEHAVIOUR.md §8). */
+  passkeys: Passkeys;
 }
 
 /** What the operator CLI uses: built from the database and the lifetimes alone, no key (it signs nothing). */
@@ -146,6 +151,16 @@ export async function createServices(
     ...mail,
     email,
     requireEmailVerification: config.email.requireVerification,
+    passkeys: new Passkeys(
+      new PasskeyStore(),
+      new WebAuthnChallengeStore(config.database.kind),
+      users,
+      sessions,
+      mail.mail,
+      { ...config.webauthn, reauthMaxAge: config.email.reauthMaxAge },
+      clock,
+      events,
+    ),
   };
 }
 

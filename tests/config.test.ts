@@ -269,3 +269,71 @@ describe("mail settings (BEHAVIOUR.md §2, §7)", () => {
     expect(message).not.toContain("hunter2-secret");
   });
 });
+
+describe("passkey settings (BEHAVIOUR.md §2, §8)", () => {
+  const KEYS = { JWT_SECRET: "k".repeat(32), SECRET_KEYS: "ab".repeat(32) };
+  const load = (env: Record<string, string>) => loadConfig({ ...KEYS, ...env });
+  const refusal = (env: Record<string, string>) => {
+    try {
+      load(env);
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      return (error as Error).message;
+    }
+    throw new Error(`loaded: ${JSON.stringify(env)}`);
+  };
+
+  it("takes the RP id and the one origin from APP_URL, and the name from MAIL_PRODUCT_NAME", () => {
+    expect(load({}).config.webauthn).toEqual({
+      rpId: "localhost",
+      rpName: "Auth server",
+      origins: ["http://localhost:5173"],
+    });
+    expect(load({ APP_URL: "https://app.acme.example/app/", MAIL_PRODUCT_NAME: "Acme" }).config.webauthn).toEqual({
+      rpId: "app.acme.example",
+      rpName: "Acme",
+      origins: ["https://app.acme.example"],
+    });
+  });
+
+  it("reads WEBAUTHN_RP_ID, WEBAUTHN_RP_NAME and WEBAUTHN_ORIGINS: a parent domain serves every subdomain listed", () => {
+    const { webauthn } = load({
+      APP_URL: "https://app.acme.example",
+      WEBAUTHN_RP_ID: "acme.example",
+      WEBAUTHN_RP_NAME: "Acme accounts",
+      WEBAUTHN_ORIGINS: "https://app.acme.example, https://acme.example:8443/, https://app.acme.example",
+    }).config;
+    expect(webauthn).toEqual({
+      rpId: "acme.example",
+      rpName: "Acme accounts",
+      origins: ["https://app.acme.example", "https://acme.example:8443"],
+    });
+  });
+
+  it("warns that browsers make no passkey for an IP address", () => {
+    const { config, warnings } = load({ APP_URL: "http://127.0.0.1:5173" });
+    expect(config.webauthn.rpId).toBe("127.0.0.1");
+    expect(warnings.join("\n")).toMatch(/WEBAUTHN_RP_ID is the IP address 127\.0\.0\.1/);
+  });
+
+  it.each([
+    // Not a parent of the origin's host: no browser would use it.
+    [
+      { APP_URL: "https://app.acme.example", WEBAUTHN_RP_ID: "other.example" },
+      /WEBAUTHN_RP_ID: other\.example is neither/,
+    ],
+    [{ APP_URL: "https://acme.example", WEBAUTHN_RP_ID: "app.acme.example" }, /WEBAUTHN_RP_ID: app\.acme\.example/],
+    // A suffix of the text but not a parent domain.
+    [{ APP_URL: "https://evilacme.example", WEBAUTHN_RP_ID: "acme.example" }, /WEBAUTHN_RP_ID/],
+    [{ WEBAUTHN_ORIGINS: "https://localhost.evil.example" }, /WEBAUTHN_RP_ID: localhost is neither/],
+    [{ WEBAUTHN_RP_ID: "https://acme.example" }, /WEBAUTHN_RP_ID: must be a lower-case domain/],
+    [{ WEBAUTHN_RP_ID: "acme.example:443" }, /WEBAUTHN_RP_ID/],
+    [{ WEBAUTHN_RP_ID: "Acme.Example" }, /WEBAUTHN_RP_ID/],
+    [{ WEBAUTHN_ORIGINS: "https://localhost/app" }, /WEBAUTHN_ORIGINS.*without a path/],
+    [{ WEBAUTHN_ORIGINS: "ftp://localhost" }, /WEBAUTHN_ORIGINS/],
+    [{ WEBAUTHN_ORIGINS: " , " }, /WEBAUTHN_ORIGINS/],
+    [{ WEBAUTHN_RP_NAME: "Acme\nEvil" }, /WEBAUTHN_RP_NAME/],
+  ])("refuses %j, naming the variable", (env, message) => {
+    expect(refusal(env)).toMatch(message);
+  });
+});

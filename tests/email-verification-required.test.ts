@@ -31,6 +31,10 @@ const GATED: Record<string, string> = {
     'mutation { changePassword(input: { currentPassword: "correct horse battery staple", newPassword: "another long passphrase" }) { accessToken } }',
   setUserRoles: `mutation { setUserRoles(userId: "${id}", roles: [USER]) { id } }`,
   requestEmailChange: 'mutation { requestEmailChange(newEmail: "someone.new@example.com") }',
+  passkeys: "query { passkeys { id } }",
+  startPasskeyRegistration: "mutation { startPasskeyRegistration { challengeId } }",
+  finishPasskeyRegistration: `mutation { finishPasskeyRegistration(input: { challengeId: "${id}", response: {} }) { id } }`,
+  deletePasskey: `mutation { deletePasskey(id: "${id}") }`,
 };
 /** Operations that need no access token: nobody is signed in to be unverified (they sign in, or prove the address). */
 const NO_USER = [
@@ -45,6 +49,8 @@ const NO_USER = [
   "requestSignInEmail",
   "signInWithEmailLink",
   "signInWithEmailCode",
+  "startPasskeySignIn",
+  "finishPasskeySignIn",
 ];
 
 let sink: SmtpSink;

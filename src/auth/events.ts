@@ -21,7 +21,12 @@ export type AuthEventName =
   | "email_changed"
   | "sign_in_email_requested"
   | "sign_in_email"
-  | "email_request_failed";
+  | "email_request_failed"
+  | "passkey_registered"
+  | "passkey_deleted"
+  | "passkey_assertion"
+  | "passkey_sign_in"
+  | "passkey_clone_suspected";
 
 export interface AuthEvent {
   event: AuthEventName;

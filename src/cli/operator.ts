@@ -100,6 +100,7 @@ const commands: Record<string, (run: Invocation) => Promise<string>> = {
       `deleted ${ended + expired + idle} session(s) no longer usable for ${olderThanDays}+ day(s) (ended ${ended}, expired ${expired}, idle ${idle})`,
       `deleted ${report.loginFailures} login failure(s) and ${report.rateLimitCounters} rate-limit counter(s) outside their window`,
       `deleted ${report.emailTokens} mailed token(s) used or expired`,
+      `deleted ${report.webauthnChallenges} passkey challenge(s) used or expired`,
       `deleted ${report.mail.sent} sent and ${report.mail.failed} failed mail(s) from the outbox, older than ${DEFAULT_MAIL_RETENTION / 86_400} days`,
       ...(report.reclaimedPages > 0 ? [`gave ${report.reclaimedPages} free page(s) back to the file system`] : []),
       ...(report.yielded ? ["another instance was pruning at the same time and is finishing the rest"] : []),

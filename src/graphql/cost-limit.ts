@@ -12,6 +12,7 @@ import {
 import { MAX_EMAIL_LENGTH } from "../auth/emails";
 import { MAX_USER_AGENT_LENGTH } from "../auth/sessions";
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from "../db/pagination";
+import { MAX_PASSKEY_NAME_LENGTH } from "../mfa/webauthn-rules";
 import { MAX_BODY_LENGTH, MAX_TITLE_LENGTH } from "../notes/notes";
 import { executedFields, type OperationInput, possibleObjectTypes, rootTypeOf, subSelections } from "./executed-fields";
 
@@ -34,6 +35,7 @@ const STORED_TEXT: Readonly<Record<string, number>> = {
   "Note.body": MAX_BODY_LENGTH,
   "User.email": MAX_EMAIL_LENGTH,
   "Session.userAgent": MAX_USER_AGENT_LENGTH,
+  "Passkey.name": MAX_PASSKEY_NAME_LENGTH,
 };
 
 /**

@@ -58,6 +58,7 @@ export const CREDENTIAL_OPERATIONS = new Set([
   "requestSignInEmail",
   "signInWithEmailLink",
   "signInWithEmailCode",
+  "finishPasskeySignIn",
 ]);
 
 /**

@@ -6,6 +6,7 @@ import { DateTimeISO } from "./date-time";
 import { AuthResolver } from "./resolvers/auth.resolver";
 import { EmailResolver } from "./resolvers/email.resolver";
 import { NoteResolver } from "./resolvers/note.resolver";
+import { PasskeyResolver } from "./resolvers/passkey.resolver";
 import { SessionResolver } from "./resolvers/session.resolver";
 import { UserResolver } from "./resolvers/user.resolver";
 
@@ -16,7 +17,7 @@ import { UserResolver } from "./resolvers/user.resolver";
  */
 export async function buildGraphQLSchema(): Promise<GraphQLSchema> {
   const schema = await buildSchema({
-    resolvers: [AuthResolver, UserResolver, SessionResolver, NoteResolver, EmailResolver],
+    resolvers: [AuthResolver, UserResolver, SessionResolver, NoteResolver, EmailResolver, PasskeyResolver],
     authChecker,
     scalarsMap: [{ type: Date, scalar: DateTimeISO }],
     // type-graphql 2 leaves validation off by default. `target` and `value`

@@ -8,6 +8,7 @@ import { MaintenanceStore, type VacuumMode } from "../db/stores/maintenance-stor
 import { OutboxStore } from "../db/stores/outbox-store";
 import { RateLimitStore } from "../db/stores/rate-limit-store";
 import { type SessionDeath, SessionStore } from "../db/stores/session-store";
+import { WebAuthnChallengeStore } from "../db/stores/webauthn-challenge-store";
 
 /** AUTH_RATE_LIMIT_PER_MINUTE counts per minute. */
 export const AUTH_RATE_WINDOW_SECONDS = 60;
@@ -68,6 +69,8 @@ export interface MaintenanceReport {
   rateLimitCounters: number;
   /** Mailed tokens used or expired. */
   emailTokens: number;
+  /** Passkey ceremonies finished or expired. */
+  webauthnChallenges: number;
   /** Outbox rows deleted: mails sent, and mails given up, more than the retention ago. */
   mail: { sent: number; failed: number };
   /** SQLite pages given back to the file system. */
@@ -85,6 +88,7 @@ export interface MaintenanceStores {
   loginFailures: LoginAttemptStore;
   rateLimits: RateLimitStore;
   emailTokens: EmailTokenStore;
+  webauthnChallenges: WebAuthnChallengeStore;
   outbox: OutboxStore;
   database: MaintenanceStore;
 }
@@ -120,13 +124,14 @@ export class Maintenance {
   ): Promise<MaintenanceReport> {
     const now = at.getTime();
     const before = (seconds: number) => new Date(now - seconds * 1000);
-    const { sessions, loginFailures, rateLimits, emailTokens, outbox, database } = this.stores;
+    const { sessions, loginFailures, rateLimits, emailTokens, webauthnChallenges, outbox, database } = this.stores;
 
     const report: MaintenanceReport = {
       sessions: { ended: 0, expired: 0, idle: 0 },
       loginFailures: 0,
       rateLimitCounters: 0,
       emailTokens: 0,
+      webauthnChallenges: 0,
       mail: { sent: 0, failed: 0 },
       reclaimedPages: 0,
       longestBatchMs: 0,
@@ -148,6 +153,9 @@ export class Maintenance {
       // A used token is refused whether or not its row is there; an expired one too.
       [(n) => (report.emailTokens += n), (e, l) => emailTokens.pruneUsed(e, at, l)],
       [(n) => (report.emailTokens += n), (e, l) => emailTokens.pruneExpired(e, at, l)],
+      // Likewise a passkey ceremony: anyone may start one, so they must not pile up.
+      [(n) => (report.webauthnChallenges += n), (e, l) => webauthnChallenges.pruneUsed(e, at, l)],
+      [(n) => (report.webauthnChallenges += n), (e, l) => webauthnChallenges.pruneExpired(e, at, l)],
       [(n) => (report.mail.sent += n), (e, l) => outbox.pruneBatch(e, "sent", before(this.policy.mailRetention), l)],
       [
         (n) => (report.mail.failed += n),
@@ -236,6 +244,7 @@ export function createMaintenance(config: MaintenanceConfig, clock: Clock): Main
       loginFailures: new LoginAttemptStore(config.database.kind),
       rateLimits: new RateLimitStore(config.database.kind),
       emailTokens: new EmailTokenStore(config.database.kind),
+      webauthnChallenges: new WebAuthnChallengeStore(config.database.kind),
       outbox: new OutboxStore(config.database.kind),
       database: new MaintenanceStore(config.database.kind),
     },
