@@ -4,6 +4,7 @@ import type { AuthEventSink } from "../auth/events";
 import type { LoginThrottle } from "../auth/login-throttle";
 import { assertAcceptablePassword, normalizePassword, type PasswordHasher } from "../auth/passwords";
 import type { RateLimiter } from "../auth/rate-limiter";
+import { assertRecentSignIn } from "../auth/recent-sign-in";
 import type { ClientInfo, IssuedTokens, Sessions } from "../auth/sessions";
 import type { Clock } from "../clock";
 import type { EmailTokenPurpose } from "../db/entities";
@@ -16,7 +17,6 @@ import type { OutgoingMail } from "../mail/messages";
 import type { DeferredWork } from "./deferred-work";
 import type { EmailTokens } from "./email-tokens";
 import { linkTo } from "./links";
-import { assertRecentSignIn } from "./recent-sign-in";
 
 /** What the domain needs of the mail outbox (`mail/outbox.ts`). */
 export interface MailQueue {
