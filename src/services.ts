@@ -9,12 +9,15 @@ import { Roles } from "./auth/roles";
 import { SessionAdministration } from "./auth/session-administration";
 import { Sessions } from "./auth/sessions";
 import { type Clock, systemClock } from "./clock";
-import type { Config, OperatorConfig } from "./config";
+import type { Config, OperatorConfig, OperatorMailConfig } from "./config";
 import { EmailTokenStore } from "./db/stores/email-token-store";
 import { LoginAttemptStore } from "./db/stores/login-attempt-store";
+import { MfaChallengeStore } from "./db/stores/mfa-challenge-store";
 import { OutboxStore } from "./db/stores/outbox-store";
 import { RateLimitStore } from "./db/stores/rate-limit-store";
+import { RecoveryCodeStore } from "./db/stores/recovery-code-store";
 import { SessionStore } from "./db/stores/session-store";
+import { TotpStore } from "./db/stores/totp-store";
 import { UserStore } from "./db/stores/user-store";
 import { DeferredWork } from "./email/deferred-work";
 import { EmailAccounts } from "./email/email-accounts";
@@ -31,6 +34,15 @@ import {
   MAIL_REQUEST_WINDOW_SECONDS,
   type Maintenance,
 } from "./maintenance/maintenance";
+import { MfaChallenges } from "./mfa/mfa-challenges";
+import { MfaSignIn } from "./mfa/mfa-sign-in";
+import type { PasskeyVerifier } from "./mfa/passkey-verifier";
+import { Reauthentication } from "./mfa/reauthentication";
+import { SecondFactorReset } from "./mfa/second-factor-reset";
+import { SecondFactors } from "./mfa/second-factors";
+import { TotpAuthenticator } from "./mfa/totp-authenticator";
+import { TotpSecretCipher } from "./mfa/totp-secret-cipher";
+import { recoveryCodeSource, totpSource } from "./mfa/totp-sources";
 import { Notes } from "./notes/notes";
 
 /** The domain services, built once per process and shared by the API and the operator CLI. */
@@ -56,6 +68,16 @@ export interface Services {
   email: EmailAccounts;
   /** REQUIRE_EMAIL_VERIFICATION: the auth checker lets an unverified user do only a few things. */
   requireEmailVerification: boolean;
+  /** Which second factors a user has: the sources (TOTP, recovery codes; passkeys register theirs). */
+  secondFactors: SecondFactors;
+  /** Sign-ins waiting for their second factor (MFA_REQUIRED): find, complete, countWrong. */
+  mfaChallenges: MfaChallenges;
+  /** Authenticator apps and recovery codes (BEHAVIOUR.md §8). */
+  totp: TotpAuthenticator;
+  /** `verifyMfa`. */
+  mfaSignIn: MfaSignIn;
+  /** `reauthenticate`. */
+  reauthentication: Reauthentication;
 }
 
 /** What the operator CLI uses: built from the database and the lifetimes alone, no key (it signs nothing). */
@@ -64,6 +86,8 @@ export interface OperatorServices {
   roles: Roles;
   sessions: SessionAdministration;
   maintenance: Maintenance;
+  /** `reset-mfa`: removes a user's second factors and queues the notice (needs the server's SECRET_KEYS to seal it). */
+  secondFactorReset(mail: OperatorMailConfig): SecondFactorReset;
 }
 
 export interface ServiceOptions {
@@ -107,6 +131,27 @@ export async function createServices(
   );
   const mail = createMail(config, clock, mailEvents);
   const users = new UserStore(config.database.kind);
+  const totp = new TotpAuthenticator(
+    new TotpStore(),
+    new RecoveryCodeStore(),
+    new TotpSecretCipher(config.secretKeys),
+    mail.mail,
+    loginThrottle,
+    { issuer: config.mfa.totpIssuer, reauthMaxAge: config.email.reauthMaxAge },
+    clock,
+    events,
+  );
+  const secondFactors = secondFactorSources();
+  const mfaChallenges = new MfaChallenges(
+    new MfaChallengeStore(config.database.kind),
+    secondFactors,
+    sessions,
+    users,
+    clock,
+  );
+  // The passkeys glue: the Passkeys service implements PasskeyVerifier, and
+  // registers its SecondFactorSource with `secondFactors`.
+  const passkeyVerifier: PasskeyVerifier | null = null;
   const rateLimits = new RateLimitStore(config.database.kind);
   const email = new EmailAccounts(
     mail.mail,
@@ -115,6 +160,7 @@ export async function createServices(
     sessions,
     hasher,
     loginThrottle,
+    mfaChallenges,
     new DeferredWork((error) =>
       events({ event: "email_request_failed", outcome: "failure", reason: errorName(error) }),
     ),
@@ -132,11 +178,21 @@ export async function createServices(
     clock,
     events,
   );
+  const accounts = new Accounts(
+    hasher,
+    sessions,
+    loginThrottle,
+    email,
+    mfaChallenges,
+    config.passwordMinLength,
+    clock,
+    events,
+  );
   return {
     clock,
     accessTokens,
     sessions,
-    accounts: new Accounts(hasher, sessions, loginThrottle, email, config.passwordMinLength, clock, events),
+    accounts,
     roles: new Roles(users, clock),
     notes: new Notes(),
     loginThrottle,
@@ -146,9 +202,23 @@ export async function createServices(
     ...mail,
     email,
     requireEmailVerification: config.email.requireVerification,
+    secondFactors,
+    mfaChallenges,
+    totp,
+    mfaSignIn: new MfaSignIn(mfaChallenges, totp, users, loginThrottle, passkeyVerifier, events),
+    reauthentication: new Reauthentication(accounts, totp, sessions, loginThrottle, passkeyVerifier, events),
   };
 }
 
+/**
+ * The one list of second-factor kinds (BEHAVIOUR.md §8): what MFA_REQUIRED
+ * offers, what `User.secondFactors` shows and what `reset-mfa` removes, for
+ * the server and the CLI alike. Sources need no key (they look and delete).
+ * Passkeys add their source here.
+ */
+function secondFactorSources(): SecondFactors {
+  return new SecondFactors([totpSource(new TotpStore()), recoveryCodeSource(new RecoveryCodeStore())]);
+}
 /** The kind of an unexpected error, for an event: never its message, which may quote a value. */
 function errorName(error: unknown): string {
   return error instanceof Error ? error.name : typeof error;
@@ -189,10 +259,25 @@ function createMail(config: Config, clock: Clock, events: MailEventSink): Pick<S
 }
 
 export function createOperatorServices(config: OperatorConfig, clock: Clock = systemClock): OperatorServices {
+  const users = new UserStore(config.database.kind);
   return {
     clock,
-    roles: new Roles(new UserStore(config.database.kind), clock),
+    roles: new Roles(users, clock),
     sessions: new SessionAdministration(new SessionStore(config.database.kind), clock),
     maintenance: createMaintenance(config, clock),
+    secondFactorReset: (mail) =>
+      new SecondFactorReset(
+        secondFactorSources(),
+        users,
+        // No worker in the CLI: the server's sends what this queues.
+        new MailOutbox({
+          enabled: mail.mailEnabled,
+          store: new OutboxStore(config.database.kind),
+          cipher: new PayloadCipher(mail.secretKeys),
+          clock,
+          messageIdDomain: domainOf(mail.from),
+          worker: null,
+        }),
+      ),
   };
 }

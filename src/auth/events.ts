@@ -21,7 +21,15 @@ export type AuthEventName =
   | "email_changed"
   | "sign_in_email_requested"
   | "sign_in_email"
-  | "email_request_failed";
+  | "email_request_failed"
+  | "mfa_required"
+  | "mfa_verified"
+  | "reauthenticated"
+  | "totp_setup_started"
+  | "totp_enabled"
+  | "totp_disabled"
+  | "recovery_codes_regenerated"
+  | "recovery_code_used";
 
 export interface AuthEvent {
   event: AuthEventName;
