@@ -31,6 +31,14 @@ const GATED: Record<string, string> = {
     'mutation { changePassword(input: { currentPassword: "correct horse battery staple", newPassword: "another long passphrase" }) { accessToken } }',
   setUserRoles: `mutation { setUserRoles(userId: "${id}", roles: [USER]) { id } }`,
   requestEmailChange: 'mutation { requestEmailChange(newEmail: "someone.new@example.com") }',
+  // Second factors (§8): setting one up, removing it or renewing a sign-in is
+  // for verified accounts only, like every other change; BEHAVIOUR.md §7's
+  // list of what an unverified user may do is exhaustive.
+  startTotpSetup: "mutation { startTotpSetup { secret } }",
+  confirmTotpSetup: 'mutation { confirmTotpSetup(code: "123456") }',
+  disableTotp: 'mutation { disableTotp(code: "123456") }',
+  regenerateRecoveryCodes: 'mutation { regenerateRecoveryCodes(code: "123456") }',
+  reauthenticate: 'mutation { reauthenticate(input: { password: "correct horse battery staple" }) { accessToken } }',
 };
 /** Operations that need no access token: nobody is signed in to be unverified (they sign in, or prove the address). */
 const NO_USER = [
@@ -45,6 +53,8 @@ const NO_USER = [
   "requestSignInEmail",
   "signInWithEmailLink",
   "signInWithEmailCode",
+  // Completes a sign-in like login does (an unverified user gets a session, and is gated there).
+  "verifyMfa",
 ];
 
 let sink: SmtpSink;

@@ -58,6 +58,8 @@ export const CREDENTIAL_OPERATIONS = new Set([
   "requestSignInEmail",
   "signInWithEmailLink",
   "signInWithEmailCode",
+  "verifyMfa",
+  "reauthenticate",
 ]);
 
 /**

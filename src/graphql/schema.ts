@@ -5,6 +5,7 @@ import { authChecker } from "./auth-checker";
 import { DateTimeISO } from "./date-time";
 import { AuthResolver } from "./resolvers/auth.resolver";
 import { EmailResolver } from "./resolvers/email.resolver";
+import { MfaResolver } from "./resolvers/mfa.resolver";
 import { NoteResolver } from "./resolvers/note.resolver";
 import { SessionResolver } from "./resolvers/session.resolver";
 import { UserResolver } from "./resolvers/user.resolver";
@@ -16,7 +17,7 @@ import { UserResolver } from "./resolvers/user.resolver";
  */
 export async function buildGraphQLSchema(): Promise<GraphQLSchema> {
   const schema = await buildSchema({
-    resolvers: [AuthResolver, UserResolver, SessionResolver, NoteResolver, EmailResolver],
+    resolvers: [AuthResolver, UserResolver, SessionResolver, NoteResolver, EmailResolver, MfaResolver],
     authChecker,
     scalarsMap: [{ type: Date, scalar: DateTimeISO }],
     // type-graphql 2 leaves validation off by default. `target` and `value`
