@@ -59,7 +59,7 @@ describe("npm run cli -- reset-mfa <email>", () => {
     await sink?.close();
   });
 
-  const cliEnv = () => ({ ...TEST_ENV, ...mailEnv(sink), DATABASE_URL: server.databaseUrl });
+  const cliEnv = (): Record<string, string> => ({ ...TEST_ENV, ...mailEnv(sink), DATABASE_URL: server.databaseUrl });
 
   it("removes the app and recovery codes, queues the notice, and ends nothing else", async () => {
     const user = await register(server.url);
