@@ -6,8 +6,8 @@ export type SecondFactorKind = "TOTP" | "PASSKEY";
 
 /**
  * One kind of second factor a user may have, as the sign-in needs to know
- * it. The list in `SecondFactors` is the one place that says which kinds
- * exist: adding passkeys is registering one more source.
+ * it. `secondFactorSources()` in services.ts is the one place that says
+ * which kinds exist: adding passkeys is adding one more source there.
  */
 export interface SecondFactorSource {
   /** What `User.secondFactors` lists when the user has it; null for a fallback that is no factor of its own (recovery codes). */
@@ -21,16 +21,8 @@ export interface SecondFactorSource {
 
 /** Which second factors a user has, across every registered source. */
 export class SecondFactors {
-  private readonly sources: SecondFactorSource[];
-
-  constructor(sources: readonly SecondFactorSource[]) {
-    this.sources = [...sources];
-  }
-
-  /** Adds a kind of factor (the passkeys glue: `secondFactors.register(passkeySource)`), before the server serves. */
-  register(source: SecondFactorSource): void {
-    this.sources.push(source);
-  }
+  /** The list is made in one place, `secondFactorSources()` in services.ts, for the server and the CLI alike. */
+  constructor(private readonly sources: readonly SecondFactorSource[]) {}
 
   /** `User.secondFactors`: the factors the user has set up, in registration order, each once. */
   async factorsOf(em: EntityManager, userId: string): Promise<SecondFactorKind[]> {
