@@ -63,6 +63,7 @@ export interface Config {
   mail: MailConfig;
   email: EmailPolicy;
   webauthn: WebAuthnConfig;
+  mfa: MfaPolicy;
 }
 
 /** Passkeys (BEHAVIOUR.md §8; README "Second factors and passkeys"). */
@@ -73,6 +74,12 @@ export interface WebAuthnConfig {
   rpName: string;
   /** WEBAUTHN_ORIGINS: the exact origins (scheme, host, port) a ceremony may come from. */
   origins: string[];
+}
+
+/** BEHAVIOUR.md §8: second factors. */
+export interface MfaPolicy {
+  /** TOTP_ISSUER (default MAIL_PRODUCT_NAME): the name authenticator apps show next to the account. */
+  totpIssuer: string;
 }
 
 /** How mail leaves the server (BEHAVIOUR.md §7; README "Mail"). */
@@ -263,6 +270,12 @@ const envSchema = z.object({
     .pipe(z.number().min(0.01, "must be at least 0.01").max(3600, "must be at most 3600"))
     .default(5),
   MAIL_FILE_DIR: z.string().default("./data/mail"),
+  // The otpauth URI's label is ISSUER:ACCOUNT: a colon in the issuer would split it wrongly.
+  TOTP_ISSUER: z
+    .string()
+    .max(100, "must be at most 100 characters")
+    .regex(/^[^\r\n:]+$/, "must be one line without a colon")
+    .optional(),
   REQUIRE_EMAIL_VERIFICATION: bool.default(false),
   REAUTH_MAX_AGE: int(1, 86400).default(300),
   EMAIL_VERIFICATION_TTL: int(60, 30 * 86400).default(86400),
@@ -303,6 +316,14 @@ const envSchema = z.object({
         .min(1, "must name at least one origin"),
     )
     .optional(),
+});
+
+/** What `reset-mfa` reads besides: it queues a notice mail, sealed like the server seals it. */
+const operatorMailEnvSchema = envSchema.pick({
+  SECRET_KEYS: true,
+  MAIL_TRANSPORT: true,
+  MAIL_FROM: true,
+  APP_URL: true,
 });
 
 /** The variables the operator CLI reads; anything else in the environment is not its business. */
@@ -419,6 +440,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, developmentKeys
         requestsPerEmailPerHour: e.EMAIL_REQUESTS_PER_HOUR,
       },
       webauthn,
+      mfa: { totpIssuer: (e.TOTP_ISSUER ?? mail.productName.replaceAll(":", " ")).trim() },
     },
   };
 }
@@ -544,6 +566,33 @@ export function loadOperatorConfig(env: NodeJS.ProcessEnv = process.env): Operat
     database: parseDatabaseUrl(e.DATABASE_URL),
     refreshTokenTtl: e.REFRESH_TOKEN_TTL,
     loginThrottle: { maxFailures: e.LOGIN_MAX_FAILURES, windowSeconds: e.LOGIN_LOCKOUT_SECONDS },
+  };
+}
+
+/**
+ * What an operator command that queues mail needs (`reset-mfa`): the
+ * server's SECRET_KEYS, because the outbox seals every mail's params under a
+ * key derived from them and the server's worker must open it; whether mail
+ * is on (MAIL_TRANSPORT=none: nothing is queued); and MAIL_FROM (or
+ * APP_URL's host) for the Message-ID's domain, as the server would.
+ */
+export interface OperatorMailConfig {
+  secretKeys: SecretKeys;
+  mailEnabled: boolean;
+  from: string;
+}
+
+export function loadOperatorMailConfig(env: NodeJS.ProcessEnv = process.env): OperatorMailConfig {
+  const e = parse(operatorMailEnvSchema, env);
+  if (e.SECRET_KEYS === undefined) {
+    throw new ConfigError(
+      "SECRET_KEYS: missing; this command queues a notice mail, sealed with the server's SECRET_KEYS (give the same value)",
+    );
+  }
+  return {
+    secretKeys: secretKeys(e.SECRET_KEYS, undefined, []),
+    mailEnabled: e.MAIL_TRANSPORT !== "none",
+    from: e.MAIL_FROM ?? `no-reply@${new URL(e.APP_URL ?? DEFAULT_APP_URL).hostname}`,
   };
 }
 

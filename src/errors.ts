@@ -18,6 +18,7 @@ export const ERROR_CODES = [
   "RATE_LIMITED",
   "NOT_FOUND",
   "INVALID_TOKEN",
+  "MFA_REQUIRED",
   "REAUTHENTICATION_REQUIRED",
   "EMAIL_NOT_VERIFIED",
   "FEATURE_DISABLED",
@@ -45,8 +46,8 @@ export class AppError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string,
-    /** Extra, client-safe fields for `extensions` (field, reason, retryAfter). */
-    readonly details: Readonly<Record<string, string | number>> = {},
+    /** Extra, client-safe fields for `extensions` (field, reason, retryAfter, mfaToken, methods). */
+    readonly details: Readonly<Record<string, string | number | readonly string[]>> = {},
   ) {
     super(message);
   }
@@ -60,6 +61,13 @@ export const emailTaken = (field: string | null = "email") =>
 
 /** One message for unknown email and wrong password (OWASP Authentication CS). */
 export const invalidCredentials = () => new AppError("INVALID_CREDENTIALS", "Invalid email or password");
+
+/**
+ * A wrong TOTP or recovery code (or passkey), or one already used: the same
+ * code and message either way, so a replayed code tells nothing more.
+ */
+export const wrongSecondFactor = () =>
+  new AppError("INVALID_CREDENTIALS", "The code is not right, or it was used already");
 
 const unauthenticatedMessages: Record<UnauthenticatedReason, string> = {
   MISSING: "Sign in required: send an access token as `Authorization: Bearer <token>`",
@@ -108,6 +116,28 @@ export const notFound = (what: string) => new AppError("NOT_FOUND", `${what} not
  */
 export const invalidToken = () =>
   new AppError("INVALID_TOKEN", "This link or token is invalid or has expired; request a new one");
+
+/** How a sign-in that answered MFA_REQUIRED may be completed (BEHAVIOUR.md §8). */
+export type MfaMethod = "TOTP" | "RECOVERY_CODE" | "PASSKEY";
+
+/**
+ * BEHAVIOUR.md §8: the first factor was right and the account has a second
+ * one. `mfaToken` (single-use, 5 minutes) goes to `verifyMfa` with one of
+ * `methods`. The token is for the client that proved the first factor: it is
+ * the only secret this error carries, and only to that client.
+ */
+export const mfaRequired = (mfaToken: string, methods: readonly MfaMethod[]) =>
+  new AppError("MFA_REQUIRED", "A second factor is required: call verifyMfa with the mfaToken", {
+    mfaToken,
+    methods,
+  });
+
+/** `startTotpSetup` while an app is active: one per account; remove it (disableTotp) to change apps. */
+export const totpAlreadyEnabled = () =>
+  new AppError(
+    "BAD_USER_INPUT",
+    "An authenticator app is already set up; remove it with disableTotp to set up another",
+  );
 
 /** BEHAVIOUR.md §8: a sensitive operation needs a sign-in within REAUTH_MAX_AGE seconds. */
 export const reauthenticationRequired = () =>

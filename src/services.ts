@@ -9,13 +9,16 @@ import { Roles } from "./auth/roles";
 import { SessionAdministration } from "./auth/session-administration";
 import { Sessions } from "./auth/sessions";
 import { type Clock, systemClock } from "./clock";
-import type { Config, OperatorConfig } from "./config";
+import type { Config, OperatorConfig, OperatorMailConfig } from "./config";
 import { EmailTokenStore } from "./db/stores/email-token-store";
 import { LoginAttemptStore } from "./db/stores/login-attempt-store";
+import { MfaChallengeStore } from "./db/stores/mfa-challenge-store";
 import { OutboxStore } from "./db/stores/outbox-store";
 import { PasskeyStore } from "./db/stores/passkey-store";
 import { RateLimitStore } from "./db/stores/rate-limit-store";
+import { RecoveryCodeStore } from "./db/stores/recovery-code-store";
 import { SessionStore } from "./db/stores/session-store";
+import { TotpStore } from "./db/stores/totp-store";
 import { UserStore } from "./db/stores/user-store";
 import { WebAuthnChallengeStore } from "./db/stores/webauthn-challenge-store";
 import { DeferredWork } from "./email/deferred-work";
@@ -33,7 +36,17 @@ import {
   MAIL_REQUEST_WINDOW_SECONDS,
   type Maintenance,
 } from "./maintenance/maintenance";
+import { MfaChallenges } from "./mfa/mfa-challenges";
+import { MfaSignIn } from "./mfa/mfa-sign-in";
+import { passkeySource } from "./mfa/passkey-source";
+import type { PasskeyVerifier } from "./mfa/passkey-verifier";
 import { Passkeys } from "./mfa/passkeys";
+import { Reauthentication } from "./mfa/reauthentication";
+import { SecondFactorReset } from "./mfa/second-factor-reset";
+import { SecondFactors } from "./mfa/second-factors";
+import { TotpAuthenticator } from "./mfa/totp-authenticator";
+import { TotpSecretCipher } from "./mfa/totp-secret-cipher";
+import { recoveryCodeSource, totpSource } from "./mfa/totp-sources";
 import { Notes } from "./notes/notes";
 
 /** The domain services, built once per process and shared by the API and the operator CLI. */
@@ -61,6 +74,16 @@ export interface Services {
   requireEmailVerification: boolean;
   /** Passkeys: registration, the list, removal, passwordless sign-in, and assertions for other flows (BEHAVIOUR.md §8). */
   passkeys: Passkeys;
+  /** Which second factors a user has: the sources (TOTP, recovery codes; passkeys register theirs). */
+  secondFactors: SecondFactors;
+  /** Sign-ins waiting for their second factor (MFA_REQUIRED): find, complete, countWrong. */
+  mfaChallenges: MfaChallenges;
+  /** Authenticator apps and recovery codes (BEHAVIOUR.md §8). */
+  totp: TotpAuthenticator;
+  /** `verifyMfa`. */
+  mfaSignIn: MfaSignIn;
+  /** `reauthenticate`. */
+  reauthentication: Reauthentication;
 }
 
 /** What the operator CLI uses: built from the database and the lifetimes alone, no key (it signs nothing). */
@@ -69,6 +92,8 @@ export interface OperatorServices {
   roles: Roles;
   sessions: SessionAdministration;
   maintenance: Maintenance;
+  /** `reset-mfa`: removes a user's second factors and queues the notice (needs the server's SECRET_KEYS to seal it). */
+  secondFactorReset(mail: OperatorMailConfig): SecondFactorReset;
 }
 
 export interface ServiceOptions {
@@ -112,6 +137,36 @@ export async function createServices(
   );
   const mail = createMail(config, clock, mailEvents);
   const users = new UserStore(config.database.kind);
+  const totp = new TotpAuthenticator(
+    new TotpStore(),
+    new RecoveryCodeStore(),
+    new TotpSecretCipher(config.secretKeys),
+    mail.mail,
+    loginThrottle,
+    { issuer: config.mfa.totpIssuer, reauthMaxAge: config.email.reauthMaxAge },
+    clock,
+    events,
+  );
+  const secondFactors = secondFactorSources();
+  const mfaChallenges = new MfaChallenges(
+    new MfaChallengeStore(config.database.kind),
+    secondFactors,
+    sessions,
+    users,
+    clock,
+  );
+  // Passkeys prove a second step (verifyMfa) or a renewed sign-in (reauthenticate) too.
+  const passkeys = new Passkeys(
+    new PasskeyStore(),
+    new WebAuthnChallengeStore(config.database.kind),
+    users,
+    sessions,
+    mail.mail,
+    { ...config.webauthn, reauthMaxAge: config.email.reauthMaxAge },
+    clock,
+    events,
+  );
+  const passkeyVerifier: PasskeyVerifier = passkeys;
   const rateLimits = new RateLimitStore(config.database.kind);
   const email = new EmailAccounts(
     mail.mail,
@@ -120,6 +175,7 @@ export async function createServices(
     sessions,
     hasher,
     loginThrottle,
+    mfaChallenges,
     new DeferredWork((error) =>
       events({ event: "email_request_failed", outcome: "failure", reason: errorName(error) }),
     ),
@@ -137,11 +193,21 @@ export async function createServices(
     clock,
     events,
   );
+  const accounts = new Accounts(
+    hasher,
+    sessions,
+    loginThrottle,
+    email,
+    mfaChallenges,
+    config.passwordMinLength,
+    clock,
+    events,
+  );
   return {
     clock,
     accessTokens,
     sessions,
-    accounts: new Accounts(hasher, sessions, loginThrottle, email, config.passwordMinLength, clock, events),
+    accounts,
     roles: new Roles(users, clock),
     notes: new Notes(),
     loginThrottle,
@@ -151,19 +217,27 @@ export async function createServices(
     ...mail,
     email,
     requireEmailVerification: config.email.requireVerification,
-    passkeys: new Passkeys(
-      new PasskeyStore(),
-      new WebAuthnChallengeStore(config.database.kind),
-      users,
-      sessions,
-      mail.mail,
-      { ...config.webauthn, reauthMaxAge: config.email.reauthMaxAge },
-      clock,
-      events,
-    ),
+    passkeys,
+    secondFactors,
+    mfaChallenges,
+    totp,
+    mfaSignIn: new MfaSignIn(mfaChallenges, totp, users, loginThrottle, passkeyVerifier, events),
+    reauthentication: new Reauthentication(accounts, totp, sessions, loginThrottle, passkeyVerifier, events),
   };
 }
 
+/**
+ * The one list of second-factor kinds (BEHAVIOUR.md §8): what MFA_REQUIRED
+ * offers, what `User.secondFactors` shows and what `reset-mfa` removes, for
+ * the server and the CLI alike. Sources need no key (they look and delete).
+ */
+function secondFactorSources(): SecondFactors {
+  return new SecondFactors([
+    totpSource(new TotpStore()),
+    passkeySource(new PasskeyStore()),
+    recoveryCodeSource(new RecoveryCodeStore()),
+  ]);
+}
 /** The kind of an unexpected error, for an event: never its message, which may quote a value. */
 function errorName(error: unknown): string {
   return error instanceof Error ? error.name : typeof error;
@@ -204,10 +278,25 @@ function createMail(config: Config, clock: Clock, events: MailEventSink): Pick<S
 }
 
 export function createOperatorServices(config: OperatorConfig, clock: Clock = systemClock): OperatorServices {
+  const users = new UserStore(config.database.kind);
   return {
     clock,
-    roles: new Roles(new UserStore(config.database.kind), clock),
+    roles: new Roles(users, clock),
     sessions: new SessionAdministration(new SessionStore(config.database.kind), clock),
     maintenance: createMaintenance(config, clock),
+    secondFactorReset: (mail) =>
+      new SecondFactorReset(
+        secondFactorSources(),
+        users,
+        // No worker in the CLI: the server's sends what this queues.
+        new MailOutbox({
+          enabled: mail.mailEnabled,
+          store: new OutboxStore(config.database.kind),
+          cipher: new PayloadCipher(mail.secretKeys),
+          clock,
+          messageIdDomain: domainOf(mail.from),
+          worker: null,
+        }),
+      ),
   };
 }

@@ -35,6 +35,14 @@ const GATED: Record<string, string> = {
   startPasskeyRegistration: "mutation { startPasskeyRegistration { challengeId } }",
   finishPasskeyRegistration: `mutation { finishPasskeyRegistration(input: { challengeId: "${id}", response: {} }) { id } }`,
   deletePasskey: `mutation { deletePasskey(id: "${id}") }`,
+  // Second factors (§8): setting one up, removing it or renewing a sign-in is
+  // for verified accounts only, like every other change; BEHAVIOUR.md §7's
+  // list of what an unverified user may do is exhaustive.
+  startTotpSetup: "mutation { startTotpSetup { secret } }",
+  confirmTotpSetup: 'mutation { confirmTotpSetup(code: "123456") }',
+  disableTotp: 'mutation { disableTotp(code: "123456") }',
+  regenerateRecoveryCodes: 'mutation { regenerateRecoveryCodes(code: "123456") }',
+  reauthenticate: 'mutation { reauthenticate(input: { password: "correct horse battery staple" }) { accessToken } }',
 };
 /** Operations that need no access token: nobody is signed in to be unverified (they sign in, or prove the address). */
 const NO_USER = [
@@ -51,6 +59,10 @@ const NO_USER = [
   "signInWithEmailCode",
   "startPasskeySignIn",
   "finishPasskeySignIn",
+  // Completes a sign-in like login does (an unverified user gets a session, and is gated there).
+  "verifyMfa",
+  // Starts the passkey step of such a sign-in: an mfaToken, no user yet.
+  "startPasskeyMfa",
 ];
 
 let sink: SmtpSink;

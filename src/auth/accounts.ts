@@ -4,7 +4,7 @@ import { User } from "../db/entities";
 import type { SessionRecord, UserSummary } from "../db/stores/session-store";
 import { summaryOf } from "../db/stores/user-store";
 import { transaction } from "../db/transaction";
-import { AppError, emailTaken, invalidCredentials, unauthenticated } from "../errors";
+import { AppError, emailTaken, invalidCredentials, mfaRequired, unauthenticated } from "../errors";
 import { isValidEmail, normalizeEmail, parseNewEmail } from "./emails";
 import type { AuthEventSink } from "./events";
 import type { LoginPlace, LoginThrottle } from "./login-throttle";
@@ -15,6 +15,7 @@ import {
   normalizePassword,
   type PasswordHasher,
 } from "./passwords";
+import type { SecondFactorGate } from "./second-factor-gate";
 import type { ClientInfo, IssuedTokens, Sessions } from "./sessions";
 
 /** The mails an account's changes cause (email/email-accounts.ts), written in the change's transaction. */
@@ -51,6 +52,7 @@ export class Accounts {
     private readonly sessions: Sessions,
     private readonly throttle: LoginThrottle,
     private readonly mail: AccountMail,
+    private readonly secondFactor: SecondFactorGate,
     private readonly passwordMinLength: number,
     private readonly clock: Clock,
     private readonly events: AuthEventSink,
@@ -126,16 +128,24 @@ export class Accounts {
       throw invalidCredentials();
     }
     const { user } = checked;
-    await this.throttle.succeeded(em, place);
 
     // Cost parameters raised since this hash was made: upgrade it now, while we have the password.
     const rehashed = this.hasher.needsRehash(user.passwordHash) ? await this.hasher.hash(password) : null;
-    const issued = await transaction(em, async (tx) => {
+    const outcome = await transaction(em, async (tx) => {
       if (rehashed !== null) await tx.nativeUpdate(User, { id: user.id }, { passwordHash: rehashed });
-      return this.sessions.start(tx, summaryOf(user), client, PASSWORD_AMR);
+      const required = await this.secondFactor.challengeIfEnrolled(tx, user.id, PASSWORD_AMR);
+      return required ?? this.sessions.start(tx, summaryOf(user), client, PASSWORD_AMR);
     });
-    this.events({ event: "login", outcome: "success", userId: user.id, sessionId: issued.sessionId, ip: client.ip });
-    return issued;
+    if ("mfaToken" in outcome) {
+      // The password's place stays taken until the second factor is right
+      // (verifyMfa forgives it): otherwise each right password would forgive
+      // the wrong codes before it, and codes could be guessed without end.
+      this.events({ event: "mfa_required", outcome: "success", userId: user.id, ip: client.ip });
+      throw mfaRequired(outcome.mfaToken, outcome.methods);
+    }
+    await this.throttle.succeeded(em, place);
+    this.events({ event: "login", outcome: "success", userId: user.id, sessionId: outcome.sessionId, ip: client.ip });
+    return outcome;
   }
 
   /**
@@ -150,35 +160,9 @@ export class Accounts {
     client: ClientInfo,
   ): Promise<IssuedTokens> {
     const { user, session } = viewer;
-    const current = normalizePassword(input.currentPassword);
-    // Whoever holds a stolen access token must not get unlimited guesses at
-    // the password through this operation: it counts with the logins (§10).
-    const place = await this.reservePasswordCheck(em, user.email, client, () =>
-      this.events({
-        event: "password_changed",
-        outcome: "failure",
-        reason: "THROTTLED",
-        userId: user.id,
-        ip: client.ip,
-      }),
-    );
-    const verified = await this.checkInPlace(em, place, async () => {
-      if (codePointLength(current) > MAX_PASSWORD_LENGTH) return false;
-      // The per-request check never reads the hash; this is the one operation that needs it.
-      const { passwordHash } = await em.findOneOrFail(User, user.id, { fields: ["passwordHash"] });
-      return this.hasher.verify(passwordHash, current);
-    });
-    if (!verified) {
-      this.events({
-        event: "password_changed",
-        outcome: "failure",
-        reason: "WRONG_PASSWORD",
-        userId: user.id,
-        ip: client.ip,
-      });
+    if (!(await this.verifyPassword(em, user, input.currentPassword, client, "password_changed"))) {
       throw invalidCredentials();
     }
-    await this.throttle.succeeded(em, place);
     const next = normalizePassword(input.newPassword);
     assertAcceptablePassword(next, user.email, this.passwordMinLength, "newPassword");
 
@@ -202,6 +186,38 @@ export class Accounts {
       ip: client.ip,
     });
     return issued;
+  }
+
+  /**
+   * Checks the signed-in user's current password (changePassword,
+   * reauthenticate). Whoever holds a stolen access token must not get
+   * unlimited guesses at the password through these operations: each check
+   * counts with the logins (§10). False when wrong (its failure event sent as
+   * `event`); RATE_LIMITED when the throttle has no place.
+   */
+  async verifyPassword(
+    em: EntityManager,
+    user: UserSummary,
+    typed: string,
+    client: ClientInfo,
+    event: "password_changed" | "reauthenticated",
+  ): Promise<boolean> {
+    const current = normalizePassword(typed);
+    const place = await this.reservePasswordCheck(em, user.email, client, () =>
+      this.events({ event, outcome: "failure", reason: "THROTTLED", userId: user.id, ip: client.ip }),
+    );
+    const verified = await this.checkInPlace(em, place, async () => {
+      if (codePointLength(current) > MAX_PASSWORD_LENGTH) return false;
+      // The per-request check never reads the hash; these are the operations that need it.
+      const { passwordHash } = await em.findOneOrFail(User, user.id, { fields: ["passwordHash"] });
+      return this.hasher.verify(passwordHash, current);
+    });
+    if (!verified) {
+      this.events({ event, outcome: "failure", reason: "WRONG_PASSWORD", userId: user.id, ip: client.ip });
+      return false;
+    }
+    await this.throttle.succeeded(em, place);
+    return true;
   }
 
   /**

@@ -26,7 +26,15 @@ export type AuthEventName =
   | "passkey_deleted"
   | "passkey_assertion"
   | "passkey_sign_in"
-  | "passkey_clone_suspected";
+  | "passkey_clone_suspected"
+  | "mfa_required"
+  | "mfa_verified"
+  | "reauthenticated"
+  | "totp_setup_started"
+  | "totp_enabled"
+  | "totp_disabled"
+  | "recovery_codes_regenerated"
+  | "recovery_code_used";
 
 export interface AuthEvent {
   event: AuthEventName;

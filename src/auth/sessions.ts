@@ -216,6 +216,63 @@ export class Sessions {
   }
 
   /**
+   * `reauthenticate`: the session proved who the user is again, now, by
+   * `amr`. Its `auth_time` and `amr` change (what the next access tokens
+   * say); null when the session is no longer active.
+   *
+   * The refresh state is left alone: re-authenticating is no sign that a
+   * token leaked (unlike a password change, §6.6), and rotating here would
+   * make the refresh token another tab or a lost response holds look stolen
+   * once the grace period is over, ending the session the user just proved.
+   * The payload's refresh token is the session's current one, made again
+   * with the key that first made it. Only when that cannot be done (the key
+   * was removed from SECRET_KEYS, or the session was carried over from
+   * version 1 and never rotated) is it rotated, exactly as `refreshToken`
+   * would, grace path included.
+   */
+  async renewAuthentication(
+    em: EntityManager,
+    sessionId: string,
+    amr: readonly string[],
+  ): Promise<IssuedTokens | null> {
+    return transaction(em, async (tx) => {
+      const found = await this.store.lockForRefresh(tx, sessionId);
+      const now = this.clock.now();
+      if (found === null || found.session.endedAt !== null || found.session.expiresAt <= now) return null;
+      await this.store.recordReauthentication(tx, sessionId, now, amr);
+      const session = { ...found.session, authenticatedAt: now, amr: [...amr] };
+      const { refresh } = found;
+      const current =
+        refresh.keyId === null
+          ? null
+          : this.proofs.mint({ id: sessionId, secret: refresh.secret }, refresh.generation, refresh.keyId);
+      if (current !== null) {
+        const expiresAt = refreshTokenExpiry(
+          { lastUsedAt: refresh.lastUsedAt, expiresAt: session.expiresAt },
+          this.policy,
+        );
+        return this.tokensFor(found.user, session, current, expiresAt);
+      }
+      const generation = refresh.generation + 1;
+      const keyId = this.proofs.currentKeyId;
+      await this.store.recordRefresh(tx, sessionId, {
+        generation,
+        rotatedAt: now,
+        retiredBelow: refresh.retiredBelow,
+        lastUsedAt: now,
+        keyId,
+      });
+      const next = this.proofs.mint({ id: sessionId, secret: refresh.secret }, generation);
+      return this.tokensFor(
+        found.user,
+        session,
+        next,
+        refreshTokenExpiry({ lastUsedAt: now, expiresAt: session.expiresAt }, this.policy),
+      );
+    });
+  }
+
+  /**
    * A user's active sessions, newest first: at most a page of them (the 100
    * most recent). Nothing else caps how many sessions a user has, and the
    * cost limit (graphql/cost-limit.ts) counts this list as one full page.

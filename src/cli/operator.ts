@@ -7,7 +7,7 @@ import {
   generatePrivateKeyPem,
   SigningKeys,
 } from "../auth/signing-keys";
-import { ConfigError, loadOperatorConfig } from "../config";
+import { ConfigError, loadOperatorConfig, loadOperatorMailConfig } from "../config";
 import { ROLES, type Role, User } from "../db/entities";
 import { openDatabase } from "../db/orm";
 import { AppError } from "../errors";
@@ -16,7 +16,7 @@ import { createOperatorServices, type OperatorServices } from "../services";
 
 const HELP = `Operator commands for the auth server. They read DATABASE_URL (and the
 lifetimes REFRESH_TOKEN_TTL, LOGIN_LOCKOUT_SECONDS…) from the environment, need
-no key, and work while the server runs.
+no key (but reset-mfa: SECRET_KEYS), and work while the server runs.
 
 Usage: npm run cli -- <command> [arguments]
 
@@ -25,6 +25,10 @@ Commands:
   revoke-role <email> <ROLE>      remove a role (everyone keeps USER)
   list-users [--json]             every user, oldest first, with roles and active sessions
   revoke-sessions <email>         end every session of a user (signs them out everywhere)
+  reset-mfa <email>               remove every second factor of a user (authenticator app, recovery
+                                  codes, passkeys) for support, and mail them a notice; ends no
+                                  session. Needs the server's SECRET_KEYS (the notice is sealed
+                                  with it), and reads MAIL_TRANSPORT, MAIL_FROM, APP_URL
   gen-key <ES256|RS256>           print a new private key (PEM) for JWT_PRIVATE_KEYS; its kid on stderr
   prune [--older-than-days N]     delete sessions that ended, expired or went idle more than N
                                   days ago (default 7), in small batches; live sessions keep
@@ -93,14 +97,21 @@ const commands: Record<string, (run: Invocation) => Promise<string>> = {
     const ended = await services.sessions.endAll(em, user.id, "OPERATOR");
     return `ended ${ended} session(s) of ${user.email}`;
   },
+  "reset-mfa": async ({ em, services, args }) => {
+    const email = emailArg(args);
+    // Read before anything changes: without the key no notice could be queued.
+    const reset = services.secondFactorReset(loadOperatorMailConfig());
+    const { email: address, removed } = await reset.reset(em, email);
+    if (removed.length === 0) return `${address} had no second factor; nothing changed`;
+    return `removed ${removed.join(", ")} of ${address}; a notice mail is queued; sessions are untouched`;
+  },
   prune: async ({ em, services, olderThanDays }) => {
     const report = await services.maintenance.run(em, { sessionRetention: olderThanDays * 86_400 });
     const { ended, expired, idle } = report.sessions;
     return [
       `deleted ${ended + expired + idle} session(s) no longer usable for ${olderThanDays}+ day(s) (ended ${ended}, expired ${expired}, idle ${idle})`,
       `deleted ${report.loginFailures} login failure(s) and ${report.rateLimitCounters} rate-limit counter(s) outside their window`,
-      `deleted ${report.emailTokens} mailed token(s) used or expired`,
-      `deleted ${report.webauthnChallenges} passkey challenge(s) used or expired`,
+      `deleted ${report.emailTokens} mailed token(s), ${report.mfaChallenges} MFA challenge(s) and ${report.webauthnChallenges} passkey challenge(s) used or expired`,
       `deleted ${report.mail.sent} sent and ${report.mail.failed} failed mail(s) from the outbox, older than ${DEFAULT_MAIL_RETENTION / 86_400} days`,
       ...(report.reclaimedPages > 0 ? [`gave ${report.reclaimedPages} free page(s) back to the file system`] : []),
       ...(report.yielded ? ["another instance was pruning at the same time and is finishing the rest"] : []),

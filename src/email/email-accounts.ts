@@ -4,6 +4,8 @@ import type { AuthEventSink } from "../auth/events";
 import type { LoginThrottle } from "../auth/login-throttle";
 import { assertAcceptablePassword, normalizePassword, type PasswordHasher } from "../auth/passwords";
 import type { RateLimiter } from "../auth/rate-limiter";
+import { assertRecentSignIn } from "../auth/recent-sign-in";
+import type { MfaRequirement, SecondFactorGate } from "../auth/second-factor-gate";
 import type { ClientInfo, IssuedTokens, Sessions } from "../auth/sessions";
 import type { Clock } from "../clock";
 import type { EmailTokenPurpose } from "../db/entities";
@@ -11,12 +13,11 @@ import type { StoredEmailToken } from "../db/stores/email-token-store";
 import type { UserSummary } from "../db/stores/session-store";
 import type { UserStore } from "../db/stores/user-store";
 import { transaction } from "../db/transaction";
-import { badUserInput, emailTaken, featureDisabled, invalidCredentials, invalidToken } from "../errors";
+import { badUserInput, emailTaken, featureDisabled, invalidCredentials, invalidToken, mfaRequired } from "../errors";
 import type { OutgoingMail } from "../mail/messages";
 import type { DeferredWork } from "./deferred-work";
 import type { EmailTokens } from "./email-tokens";
 import { linkTo } from "./links";
-import { assertRecentSignIn } from "./recent-sign-in";
 
 /** What the domain needs of the mail outbox (`mail/outbox.ts`). */
 export interface MailQueue {
@@ -54,6 +55,7 @@ export class EmailAccounts {
     private readonly sessions: Sessions,
     private readonly hasher: PasswordHasher,
     private readonly throttle: LoginThrottle,
+    private readonly secondFactor: SecondFactorGate,
     private readonly deferred: DeferredWork,
     private readonly options: EmailAccountsOptions,
     private readonly clock: Clock,
@@ -233,6 +235,8 @@ export class EmailAccounts {
       await this.useOrRefuse(tx, token, presented);
       return this.startVerifiedSession(tx, token.userId, client);
     });
+    // The link is used and the address proved, whatever the second factor does next.
+    if ("mfaToken" in issued) this.askForSecondFactor(issued, token.userId, client);
     this.events({
       event: "sign_in_email",
       outcome: "success",
@@ -257,7 +261,7 @@ export class EmailAccounts {
     const email = normalizeEmail(input.email);
     if (!CODE_SHAPE.test(input.code)) throw badUserInput("code", "The code is the 6 digits from the sign-in mail");
     const place = await this.throttle.reserve(em, email, client.ip);
-    let outcome: IssuedTokens | "wrong" | null;
+    let outcome: IssuedTokens | MfaRequirement | "wrong" | null;
     try {
       outcome = await transaction(em, async (tx) => {
         const used = isValidEmail(email) ? await this.tokens.useCode(tx, email, input.code) : null;
@@ -278,6 +282,8 @@ export class EmailAccounts {
       });
       throw invalidCredentials();
     }
+    // As with a password (accounts.ts): the place is forgiven once the second factor is right too.
+    if ("mfaToken" in outcome) this.askForSecondFactor(outcome, null, client);
     await this.throttle.succeeded(em, place);
     this.events({
       event: "sign_in_email",
@@ -349,12 +355,24 @@ export class EmailAccounts {
     if (!(await this.tokens.use(tx, token, presented))) throw invalidToken();
   }
 
-  private async startVerifiedSession(tx: EntityManager, userId: string, client: ClientInfo): Promise<IssuedTokens> {
+  /** A session, or the MFA challenge written instead when the user has a second factor (§8). */
+  private async startVerifiedSession(
+    tx: EntityManager,
+    userId: string,
+    client: ClientInfo,
+  ): Promise<IssuedTokens | MfaRequirement> {
     await this.users.markEmailVerified(tx, userId, this.clock.now());
     const user = await this.users.findById(tx, userId);
     // The account was deleted as the token was used: the token named no one after all.
     if (user === null) throw invalidToken();
-    return this.sessions.start(tx, user, client, EMAIL_AMR);
+    const required = await this.secondFactor.challengeIfEnrolled(tx, user.id, EMAIL_AMR);
+    return required ?? this.sessions.start(tx, user, client, EMAIL_AMR);
+  }
+
+  /** After the transaction that wrote the challenge committed: MFA_REQUIRED. */
+  private askForSecondFactor(required: MfaRequirement, userId: string | null, client: ClientInfo): never {
+    this.events({ event: "mfa_required", outcome: "success", userId: userId ?? undefined, ip: client.ip });
+    throw mfaRequired(required.mfaToken, required.methods);
   }
 
   private link(purpose: "verify-email" | "reset-password" | "email-change" | "sign-in", token: string): string {

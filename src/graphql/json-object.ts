@@ -2,13 +2,13 @@ import { GraphQLScalarType } from "graphql";
 import { GraphQLJSONObject } from "graphql-scalars";
 
 /**
- * graphql-scalars' `JSONObject` (any JSON object, refused when it is not an
- * object), described as the contract (mfa.graphql) does: WebAuthn's options
- * and the authenticator's answers travel in it as the browser APIs' JSON forms.
+ * graphql-scalars' `JSONObject`, described as the contract (mfa.graphql)
+ * describes it, and without `@specifiedBy` (the contract has none, and
+ * introspection would not print it: the committed schema and a running
+ * server's must agree).
  */
 export const JSONObject = new GraphQLScalarType({
   ...GraphQLJSONObject.toConfig(),
-  description: "A JSON object: WebAuthn options and responses travel as such.",
-  // Introspection does not carry it by default, so the served schema and schema/schema.graphql would differ.
   specifiedByURL: undefined,
+  description: "A JSON object: WebAuthn options and responses travel as such.",
 });

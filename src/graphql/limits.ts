@@ -59,6 +59,8 @@ export const CREDENTIAL_OPERATIONS = new Set([
   "signInWithEmailLink",
   "signInWithEmailCode",
   "finishPasskeySignIn",
+  "verifyMfa",
+  "reauthenticate",
 ]);
 
 /**

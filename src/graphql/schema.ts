@@ -5,6 +5,7 @@ import { authChecker } from "./auth-checker";
 import { DateTimeISO } from "./date-time";
 import { AuthResolver } from "./resolvers/auth.resolver";
 import { EmailResolver } from "./resolvers/email.resolver";
+import { MfaResolver } from "./resolvers/mfa.resolver";
 import { NoteResolver } from "./resolvers/note.resolver";
 import { PasskeyResolver } from "./resolvers/passkey.resolver";
 import { SessionResolver } from "./resolvers/session.resolver";
@@ -17,7 +18,7 @@ import { UserResolver } from "./resolvers/user.resolver";
  */
 export async function buildGraphQLSchema(): Promise<GraphQLSchema> {
   const schema = await buildSchema({
-    resolvers: [AuthResolver, UserResolver, SessionResolver, NoteResolver, EmailResolver, PasskeyResolver],
+    resolvers: [AuthResolver, UserResolver, SessionResolver, NoteResolver, EmailResolver, MfaResolver, PasskeyResolver],
     authChecker,
     scalarsMap: [{ type: Date, scalar: DateTimeISO }],
     // type-graphql 2 leaves validation off by default. `target` and `value`

@@ -5,6 +5,7 @@ import type { Config } from "../config";
 import { EmailTokenStore } from "../db/stores/email-token-store";
 import { LoginAttemptStore } from "../db/stores/login-attempt-store";
 import { MaintenanceStore, type VacuumMode } from "../db/stores/maintenance-store";
+import { MfaChallengeStore } from "../db/stores/mfa-challenge-store";
 import { OutboxStore } from "../db/stores/outbox-store";
 import { RateLimitStore } from "../db/stores/rate-limit-store";
 import { type SessionDeath, SessionStore } from "../db/stores/session-store";
@@ -71,6 +72,8 @@ export interface MaintenanceReport {
   emailTokens: number;
   /** Passkey ceremonies finished or expired. */
   webauthnChallenges: number;
+  /** MFA challenges (sign-ins waiting for a second factor) used or expired. */
+  mfaChallenges: number;
   /** Outbox rows deleted: mails sent, and mails given up, more than the retention ago. */
   mail: { sent: number; failed: number };
   /** SQLite pages given back to the file system. */
@@ -89,6 +92,7 @@ export interface MaintenanceStores {
   rateLimits: RateLimitStore;
   emailTokens: EmailTokenStore;
   webauthnChallenges: WebAuthnChallengeStore;
+  mfaChallenges: MfaChallengeStore;
   outbox: OutboxStore;
   database: MaintenanceStore;
 }
@@ -105,7 +109,8 @@ export interface RunOptions {
 /**
  * Deletes what can never be used again (BEHAVIOUR.md §11): sessions dead for
  * longer than the retention, login failures outside the throttle's window,
- * rate-limit counters of past windows, mails sent or given up days ago; then, on SQLite, gives the freed pages
+ * rate-limit counters of past windows, used or expired mailed tokens and MFA
+ * challenges, mails sent or given up days ago; then, on SQLite, gives the freed pages
  * back. Everything in short batches through indexed, idempotent statements,
  * so the server's timer, the operator's `prune` and other instances can all
  * run it at once without harm.
@@ -124,7 +129,8 @@ export class Maintenance {
   ): Promise<MaintenanceReport> {
     const now = at.getTime();
     const before = (seconds: number) => new Date(now - seconds * 1000);
-    const { sessions, loginFailures, rateLimits, emailTokens, webauthnChallenges, outbox, database } = this.stores;
+    const { sessions, loginFailures, rateLimits, emailTokens, mfaChallenges, webauthnChallenges, outbox, database } =
+      this.stores;
 
     const report: MaintenanceReport = {
       sessions: { ended: 0, expired: 0, idle: 0 },
@@ -132,6 +138,7 @@ export class Maintenance {
       rateLimitCounters: 0,
       emailTokens: 0,
       webauthnChallenges: 0,
+      mfaChallenges: 0,
       mail: { sent: 0, failed: 0 },
       reclaimedPages: 0,
       longestBatchMs: 0,
@@ -156,6 +163,9 @@ export class Maintenance {
       // Likewise a passkey ceremony: anyone may start one, so they must not pile up.
       [(n) => (report.webauthnChallenges += n), (e, l) => webauthnChallenges.pruneUsed(e, at, l)],
       [(n) => (report.webauthnChallenges += n), (e, l) => webauthnChallenges.pruneExpired(e, at, l)],
+      // Likewise a used, expired or dead challenge (a dead one expires within 5 minutes).
+      [(n) => (report.mfaChallenges += n), (e, l) => mfaChallenges.pruneUsed(e, at, l)],
+      [(n) => (report.mfaChallenges += n), (e, l) => mfaChallenges.pruneExpired(e, at, l)],
       [(n) => (report.mail.sent += n), (e, l) => outbox.pruneBatch(e, "sent", before(this.policy.mailRetention), l)],
       [
         (n) => (report.mail.failed += n),
@@ -245,6 +255,7 @@ export function createMaintenance(config: MaintenanceConfig, clock: Clock): Main
       rateLimits: new RateLimitStore(config.database.kind),
       emailTokens: new EmailTokenStore(config.database.kind),
       webauthnChallenges: new WebAuthnChallengeStore(config.database.kind),
+      mfaChallenges: new MfaChallengeStore(config.database.kind),
       outbox: new OutboxStore(config.database.kind),
       database: new MaintenanceStore(config.database.kind),
     },
@@ -269,6 +280,8 @@ export function deletedRows(report: MaintenanceReport): number {
     report.loginFailures +
     report.rateLimitCounters +
     report.emailTokens +
+    report.mfaChallenges +
+    report.webauthnChallenges +
     report.mail.sent +
     report.mail.failed
   );

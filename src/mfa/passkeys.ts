@@ -11,6 +11,7 @@ import {
   verifyRegistrationResponse,
 } from "@simplewebauthn/server";
 import type { AuthEventSink } from "../auth/events";
+import { assertRecentSignIn } from "../auth/recent-sign-in";
 import type { ClientInfo, IssuedTokens, Sessions } from "../auth/sessions";
 import type { Clock } from "../clock";
 import type { WebAuthnConfig } from "../config";
@@ -22,8 +23,7 @@ import type { UserStore } from "../db/stores/user-store";
 import type { WebAuthnChallengeStore } from "../db/stores/webauthn-challenge-store";
 import { transaction } from "../db/transaction";
 import type { MailQueue } from "../email/email-accounts";
-import { assertRecentSignIn } from "../email/recent-sign-in";
-import { badUserInput, invalidCredentials, invalidToken, notFound } from "../errors";
+import { AppError, badUserInput, invalidCredentials, invalidToken, notFound } from "../errors";
 import {
   CHALLENGE_TTL_SECONDS,
   type ExpectedCeremony,
@@ -427,6 +427,54 @@ export class Passkeys {
       ip: client.ip,
     });
     return issued;
+  }
+
+  /**
+   * `PasskeyVerifier` (mfa/passkey-verifier.ts): a passkey as the second
+   * step of a sign-in (`verifyMfa`, a ceremony of `startPasskeyMfa` bound to
+   * that MFA challenge; user verification preferred, as for any second
+   * factor) or to renew a sign-in (`reauthenticate`, a ceremony of
+   * `startPasskeySignIn`; user verification required, as for a passwordless
+   * sign-in). A wrong answer is null, for the caller to count; a ceremony
+   * that is unknown, used, expired or bound elsewhere stays INVALID_TOKEN.
+   */
+  async verifyAssertion(
+    em: EntityManager,
+    userId: string,
+    assertion: { challengeId: string; response: Record<string, unknown> },
+    purpose: "mfa" | "reauthenticate",
+    context: { binding?: string; client: ClientInfo },
+  ): Promise<string[] | null> {
+    try {
+      const proved = await this.finishAuthentication(
+        em,
+        {
+          ...assertion,
+          userId,
+          binding: purpose === "mfa" ? context.binding : undefined,
+          requireUserVerification: purpose === "reauthenticate",
+        },
+        context.client,
+      );
+      return proved.userVerified ? [proved.keyMethod, "user"] : [proved.keyMethod];
+    } catch (error) {
+      if (error instanceof AppError && error.code === "INVALID_CREDENTIALS") return null;
+      throw error;
+    }
+  }
+
+  /** `PasskeyVerifier`: the ceremony of `startPasskeyMfa`, for the user's passkeys, bound to the MFA challenge. */
+  async startMfaCeremony(
+    em: EntityManager,
+    userId: string,
+    binding: string,
+  ): Promise<{ challengeId: string; options: Record<string, unknown> }> {
+    const { challengeId, options } = await this.startAuthentication(em, {
+      userId,
+      binding,
+      userVerification: "preferred",
+    });
+    return { challengeId, options: { ...options } };
   }
 
   /** Whether the user has a passkey (their second factors, MFA_REQUIRED's `methods`). */

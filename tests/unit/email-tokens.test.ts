@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { isRecentSignIn } from "../../src/auth/recent-sign-in";
 import type { EmailTokenPurpose } from "../../src/db/entities";
 import { codeCheckable, judgeEmailToken, MAX_CODE_ATTEMPTS, type TokenVerdict } from "../../src/email/email-tokens";
 import { linkTo } from "../../src/email/links";
-import { isRecentSignIn } from "../../src/email/recent-sign-in";
 
 // BEHAVIOUR.md §7 (mailed tokens) and §8 (recent sign-in) as tables over the pure rules.
 

@@ -1,10 +1,13 @@
 import { EmailToken } from "./EmailToken";
 import { LoginAttempt } from "./LoginAttempt";
 import { MailMessage } from "./MailMessage";
+import { MfaChallenge } from "./MfaChallenge";
 import { Note } from "./Note";
 import { Passkey } from "./Passkey";
 import { RateLimitCounter } from "./RateLimitCounter";
+import { RecoveryCode } from "./RecoveryCode";
 import { Session } from "./Session";
+import { TotpCredential } from "./TotpCredential";
 import { User } from "./User";
 import { WebAuthnChallenge } from "./WebAuthnChallenge";
 
@@ -13,7 +16,20 @@ export type { MailStatus } from "./MailMessage";
 export type { SessionEndReason } from "./Session";
 export { ROLES, type Role } from "./User";
 export { WEBAUTHN_PURPOSES, type WebAuthnPurpose } from "./WebAuthnChallenge";
-export { EmailToken, LoginAttempt, MailMessage, Note, Passkey, RateLimitCounter, Session, User, WebAuthnChallenge };
+export {
+  EmailToken,
+  LoginAttempt,
+  MailMessage,
+  MfaChallenge,
+  Note,
+  Passkey,
+  RateLimitCounter,
+  RecoveryCode,
+  Session,
+  TotpCredential,
+  User,
+  WebAuthnChallenge,
+};
 
 export const entities = [
   User,
@@ -25,4 +41,7 @@ export const entities = [
   MailMessage,
   Passkey,
   WebAuthnChallenge,
+  TotpCredential,
+  RecoveryCode,
+  MfaChallenge,
 ];

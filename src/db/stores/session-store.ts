@@ -107,6 +107,7 @@ const SQL = {
   recordRefresh: `update sessions set refresh_generation = ?, refresh_rotated_at = ?, refresh_retired_below = ?,
     last_used_at = ?, refresh_key_id = ? where id = ?`,
   end: "update sessions set ended_at = ?, end_reason = ? where id = ? and ended_at is null",
+  reauthenticated: "update sessions set authenticated_at = ?, amr = ? where id = ?",
   endAllOfUser: `update sessions as s set ended_at = ?, end_reason = ? where s.user_id = ? and ${ACTIVE}`,
   endAllOfUserExcept: `update sessions as s set ended_at = ?, end_reason = ? where s.user_id = ? and ${ACTIVE} and s.id <> ?`,
   lockAllOfUser: "select id from sessions where user_id = ? order by id for update",
@@ -199,6 +200,11 @@ export class SessionStore {
       update.keyId.toString("hex"),
       sessionId,
     ]);
+  }
+
+  /** Inside a transaction that holds the session's lock: the user proved who they are again (`auth_time`, `amr`). */
+  async recordReauthentication(tx: EntityManager, sessionId: string, at: Date, amr: readonly string[]): Promise<void> {
+    await execute(tx, SQL.reauthenticated, [at, amr.join(","), sessionId]);
   }
 
   /** Ends one session unless it has ended already; true when this call ended it. */

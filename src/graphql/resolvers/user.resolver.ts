@@ -1,8 +1,9 @@
-import { Arg, Authorized, Ctx, ID, Int, Mutation, Query, Resolver } from "type-graphql";
+import { Arg, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from "type-graphql";
 import { CurrentViewer } from "../auth-checker";
 import type { GraphQLContext, Viewer } from "../context";
 import { toConnection } from "../types/connection";
 import { Role } from "../types/role";
+import { SecondFactor, toSecondFactor } from "../types/second-factor";
 import { User, UserConnection } from "../types/user";
 
 @Resolver(() => User)
@@ -21,6 +22,11 @@ export class UserResolver {
     @Ctx() { em, services }: GraphQLContext,
   ): Promise<UserConnection> {
     return toConnection(await services.roles.listUsers(em, { first, after }), User.from);
+  }
+
+  @FieldResolver(() => [SecondFactor], { description: "The second factors the user has set up; empty when none." })
+  async secondFactors(@Root() user: User, @Ctx() { em, services }: GraphQLContext): Promise<SecondFactor[]> {
+    return (await services.secondFactors.factorsOf(em, user.id)).map(toSecondFactor);
   }
 
   @Authorized(Role.ADMIN)

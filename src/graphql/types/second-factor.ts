@@ -1,9 +1,12 @@
 import { registerEnumType } from "type-graphql";
+import type { SecondFactorKind } from "../../mfa/second-factors";
 
-/** The second factors a user can set up (mfa.graphql); `User.secondFactors` lists them. */
 export enum SecondFactor {
   TOTP = "TOTP",
   PASSKEY = "PASSKEY",
 }
 
 registerEnumType(SecondFactor, { name: "SecondFactor" });
+
+// Keeps the GraphQL enum and the domain's kinds from drifting apart.
+export const toSecondFactor = (kind: SecondFactorKind): SecondFactor => SecondFactor[kind];

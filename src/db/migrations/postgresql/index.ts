@@ -6,6 +6,7 @@ import { Migration20261126090517 } from "./Migration20261126090517";
 import { Migration20261126110501 } from "./Migration20261126110501";
 import { Migration20261126110518 } from "./Migration20261126110518";
 import { Migration20261126114719 } from "./Migration20261126114719";
+import { Migration20261126114738 } from "./Migration20261126114738";
 
 export const migrationsList = [
   { name: "Migration20261125025626", class: Migration20261125025626 },
@@ -15,4 +16,5 @@ export const migrationsList = [
   { name: "Migration20261126110501", class: Migration20261126110501 },
   { name: "Migration20261126110518", class: Migration20261126110518 },
   { name: "Migration20261126114719", class: Migration20261126114719 },
+  { name: "Migration20261126114738", class: Migration20261126114738 },
 ];
