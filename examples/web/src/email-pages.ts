@@ -20,6 +20,8 @@ export interface App {
   /** Keeps the access token of a sign-in and shows the account. */
   signedIn(payload: SignIn): void;
   signOut(): Promise<void>;
+  /** A sign-in answered MFA_REQUIRED: the home page asks for the second factor. */
+  mfaRequired(e: ApiError): void;
   user(): User | null;
 }
 
@@ -42,7 +44,6 @@ const SIGN_IN_WITH_EMAIL_CODE: TypedDocumentNode<{ signIn: SignIn }, Vars> = wit
 const USED = "This link has expired or was already used.";
 /** After a reload the token is gone: the page took it out of the address bar. */
 const MISSING = "This page needs the link from your email: open it from the email again.";
-const SECOND_FACTOR = "This account has a second factor, which this example page does not support.";
 
 /**
  * A page opened from a mailed link: the token from the URL (router.ts), a form
@@ -158,9 +159,10 @@ export function setUpEmailPages(app: App): { enter(route: Route): void } {
     },
     handle(e) {
       if (e.code !== "MFA_REQUIRED") return false;
+      // The link was right (and is used up); the account has a second factor: ask for it on the home page.
       forgetToken();
-      $("sign-in-with-link-form").hidden = true;
-      $("sign-in-with-link-error").textContent = SECOND_FACTOR;
+      navigate("");
+      app.mfaRequired(e);
       return true;
     },
   });
@@ -212,14 +214,19 @@ export function setUpEmailPages(app: App): { enter(route: Route): void } {
       navigate("");
     } catch (error) {
       const e = apiError(error);
+      if (e.code === "MFA_REQUIRED") {
+        // The mailed code was right; the account has a second factor: ask for it on the home page.
+        codeForm.reset();
+        navigate("");
+        app.mfaRequired(e);
+        return;
+      }
       $("code-error").textContent =
         e.code === "INVALID_CREDENTIALS"
           ? "That code is wrong or has expired. Check the newest email, or send a new code."
           : e.code === "BAD_USER_INPUT"
             ? "Enter the 6 digits from the email."
-            : e.code === "MFA_REQUIRED"
-              ? SECOND_FACTOR
-              : explain(e);
+            : explain(e);
     }
   });
   $("code-restart").onclick = () => {

@@ -4,8 +4,9 @@ import { setUpEmailPages } from "./email-pages";
 import type { SignIn, User } from "./operations";
 import * as ops from "./operations";
 // router.ts takes a mailed token out of the address bar as it is imported: before this module's code runs.
-import { type Route, startRouter } from "./router";
-import { $ } from "./ui";
+import { MAIL_ROUTES, type Route, startRouter } from "./router";
+import { type SecondFactors, setUpSecondFactors } from "./second-factors";
+import { $, type ApiError, apiError } from "./ui";
 
 type Session = { id: string; current: boolean; userAgent: string | null; lastUsedAt: string };
 
@@ -41,6 +42,7 @@ function show(signedIn: User | null) {
     for (const e of $("signed-in").querySelectorAll(".result, .error")) e.textContent = "";
     for (const e of $("signed-in").querySelectorAll<HTMLElement>(".after-error")) e.hidden = true;
   }
+  factors.userChanged(signedIn);
 }
 function fail(message: string) {
   $("error").textContent = message;
@@ -76,9 +78,10 @@ async function me(): Promise<string | null> {
   return user?.email ?? null;
 }
 
-/** Any sign-in (password, mailed link or code): the access token stays in memory, the cookie holds the rest. */
+/** Any sign-in (password, mailed link or code, second factor, passkey): the access token stays in memory, the cookie holds the rest. */
 function signedIn(payload: SignIn) {
   fail("");
+  factors.reset();
   auth.signedIn(payload.accessToken);
   show(payload.user);
 }
@@ -96,7 +99,11 @@ async function signIn(mutation: typeof LOGIN, form: HTMLFormElement) {
     form.reset(); // the password leaves the page
     signedIn(payload);
   } catch (error) {
-    fail(messageOf(error));
+    const e = apiError(error);
+    if (e.code !== "MFA_REQUIRED") return fail(messageOf(error));
+    // The password was right; the account has a second factor: the next step asks for it.
+    form.reset();
+    factors.mfaRequired(e);
   }
 }
 
@@ -139,21 +146,35 @@ $<HTMLFormElement>("login-form").onsubmit = (e) => {
 $("load-sessions").onclick = () => void loadSessions();
 $("logout").onclick = () => void signOut();
 
-const email = MAIL ? setUpEmailPages({ client, auth, me, signedIn, signOut, user: () => user }) : null;
+// Until the first `me` has answered, the page does not know whether someone is signed in.
+let ready: Promise<unknown> = new Promise(() => {});
+const factors: SecondFactors = setUpSecondFactors({
+  client,
+  auth,
+  signedIn,
+  user: () => user,
+  ready: () => ready,
+  userFields: ops.userFields(MAIL),
+});
+const mfaRequired = (e: ApiError) => factors.mfaRequired(e);
+const email = MAIL
+  ? setUpEmailPages({ client, auth, me, signedIn, signOut, mfaRequired, user: () => user })
+  : null;
 if (!MAIL) for (const e of document.querySelectorAll(".mail-only")) e.remove();
 
 /** One view at a time; the mail pages exist only when the server sends mail. */
 function render(route: Route) {
-  const shown = MAIL ? route : "";
+  const shown = MAIL || !MAIL_ROUTES.includes(route) ? route : "";
   for (const view of document.querySelectorAll<HTMLElement>(".view"))
     view.hidden = view.id !== `view-${shown || "home"}`;
   fail("");
   email?.enter(shown);
+  factors.enter(shown);
 }
 
 // For tests and the curious: drive the page from the console.
 Object.assign(window, { __auth: { me, refresh: auth.refresh, refreshes: auth.refreshes, loadSessions } });
 
-startRouter(render);
 // A reload keeps the session: the access token was only in memory, the cookie restores it.
-void me().finally(() => document.body.setAttribute("data-ready", "true"));
+ready = me().finally(() => document.body.setAttribute("data-ready", "true"));
+startRouter(render);

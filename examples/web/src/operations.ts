@@ -1,7 +1,8 @@
 // Every GraphQL operation the page sends (the refresh is in auth-client.ts), as
 // plain strings: the page parses them with `gql`, and tests/web-operations.test.ts
 // in the project root validates each against the public contract
-// (schema.graphql, and email.graphql for the mail operations).
+// (schema.graphql, email.graphql for the mail operations, mfa.graphql for the
+// second factors and passkeys).
 
 export type User = { id: string; email: string; roles: string[]; emailVerified?: boolean };
 /** What every sign-in returns (AuthPayload), aliased `signIn`. */
@@ -46,8 +47,55 @@ export const SIGN_IN_WITH_EMAIL_CODE = `mutation SignInWithEmailCode($email: Str
   signIn: signInWithEmailCode(input: { email: $email, code: $code }) { accessToken user { ...UserFields } }
 }`;
 
+// Second factors and passkeys (contract: mfa.graphql, BEHAVIOUR.md §8). WebAuthn
+// options and responses travel as JSON objects (scalar JSONObject), handed to
+// and taken from @simplewebauthn/browser unchanged.
+export type SecondFactor = "TOTP" | "PASSKEY";
+export type TotpSetup = { secret: string; uri: string; qrCodeSvg: string };
+export type Passkey = { id: string; name: string; createdAt: string; lastUsedAt: string | null };
+export type PasskeyChallenge = { challengeId: string; options: Record<string, unknown> };
+
+/** A sign-in that answered MFA_REQUIRED, completed with a TOTP or recovery code, or a passkey. */
+export const VERIFY_MFA = `mutation VerifyMfa($mfaToken: String!, $code: String, $passkey: PasskeyResponseInput) {
+  signIn: verifyMfa(input: { mfaToken: $mfaToken, code: $code, passkey: $passkey }) { accessToken user { ...UserFields } }
+}`;
+export const START_PASSKEY_MFA = `mutation StartPasskeyMfa($mfaToken: String!) {
+  startPasskeyMfa(mfaToken: $mfaToken) { challengeId options }
+}`;
+/** Sign-in with a passkey alone: no email typed, the authenticator says whose it is. */
+export const START_PASSKEY_SIGN_IN = "mutation StartPasskeySignIn { startPasskeySignIn { challengeId options } }";
+export const FINISH_PASSKEY_SIGN_IN = `mutation FinishPasskeySignIn($challengeId: String!, $response: JSONObject!) {
+  signIn: finishPasskeySignIn(input: { challengeId: $challengeId, response: $response }) { accessToken user { ...UserFields } }
+}`;
+/** Renews the session's recent sign-in (REAUTHENTICATION_REQUIRED): fresh tokens, same session. */
+export const REAUTHENTICATE = `mutation Reauthenticate($password: String, $code: String, $passkey: PasskeyResponseInput) {
+  reauthenticate(input: { password: $password, code: $code, passkey: $passkey }) { accessToken }
+}`;
+/** The security page's data: which factors are on, and the passkeys. */
+export const SECOND_FACTORS = "query SecondFactors { me { id secondFactors } }";
+export const PASSKEYS = "query Passkeys { passkeys { id name createdAt lastUsedAt } }";
+export const START_TOTP_SETUP = "mutation StartTotpSetup { startTotpSetup { secret uri qrCodeSvg } }";
+export const CONFIRM_TOTP_SETUP = "mutation ConfirmTotpSetup($code: String!) { confirmTotpSetup(code: $code) }";
+export const REGENERATE_RECOVERY_CODES =
+  "mutation RegenerateRecoveryCodes($code: String!) { regenerateRecoveryCodes(code: $code) }";
+export const DISABLE_TOTP = "mutation DisableTotp($code: String!) { disableTotp(code: $code) }";
+export const START_PASSKEY_REGISTRATION =
+  "mutation StartPasskeyRegistration { startPasskeyRegistration { challengeId options } }";
+export const FINISH_PASSKEY_REGISTRATION = `mutation FinishPasskeyRegistration($challengeId: String!, $response: JSONObject!, $name: String) {
+  finishPasskeyRegistration(input: { challengeId: $challengeId, response: $response, name: $name }) { id name createdAt lastUsedAt }
+}`;
+export const DELETE_PASSKEY = "mutation DeletePasskey($id: ID!) { deletePasskey(id: $id) }";
+
 /** The operations above that need `userFields`. */
-export const WITH_USER_FIELDS = [REGISTER, LOGIN, ME, SIGN_IN_WITH_EMAIL_LINK, SIGN_IN_WITH_EMAIL_CODE];
+export const WITH_USER_FIELDS = [
+  REGISTER,
+  LOGIN,
+  ME,
+  SIGN_IN_WITH_EMAIL_LINK,
+  SIGN_IN_WITH_EMAIL_CODE,
+  VERIFY_MFA,
+  FINISH_PASSKEY_SIGN_IN,
+];
 /** The ones a page built with VITE_MAIL=off never sends. */
 export const MAIL_OPERATIONS = [
   REQUEST_PASSWORD_RESET,
@@ -59,4 +107,21 @@ export const MAIL_OPERATIONS = [
   REQUEST_SIGN_IN_EMAIL,
   SIGN_IN_WITH_EMAIL_LINK,
   SIGN_IN_WITH_EMAIL_CODE,
+];
+/** The second-factor and passkey operations (mfa.graphql): sent only when a sign-in asks for a second factor or a person uses them. */
+export const MFA_OPERATIONS = [
+  VERIFY_MFA,
+  START_PASSKEY_MFA,
+  START_PASSKEY_SIGN_IN,
+  FINISH_PASSKEY_SIGN_IN,
+  REAUTHENTICATE,
+  SECOND_FACTORS,
+  PASSKEYS,
+  START_TOTP_SETUP,
+  CONFIRM_TOTP_SETUP,
+  REGENERATE_RECOVERY_CODES,
+  DISABLE_TOTP,
+  START_PASSKEY_REGISTRATION,
+  FINISH_PASSKEY_REGISTRATION,
+  DELETE_PASSKEY,
 ];

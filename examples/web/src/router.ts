@@ -10,8 +10,18 @@ export const ROUTES = [
   "sign-in-with-email",
   "sign-in-with-link",
   "confirm-email-change",
+  "security",
 ] as const;
 export type Route = (typeof ROUTES)[number];
+/** The routes of the mail pages: a page built with VITE_MAIL=off shows the home page there. */
+export const MAIL_ROUTES: readonly Route[] = [
+  "forgot-password",
+  "reset-password",
+  "verify-email",
+  "sign-in-with-email",
+  "sign-in-with-link",
+  "confirm-email-change",
+];
 
 /** Vite's `base` (`vite build --base /account/`): the app may live below a path, like APP_URL. */
 const BASE = import.meta.env.BASE_URL;

@@ -10,17 +10,23 @@ export interface ApiError {
   field?: string;
   /** RATE_LIMITED, SERVICE_UNAVAILABLE: whole seconds to wait. */
   retryAfter?: number;
+  /** MFA_REQUIRED: what completes the sign-in (opaque, single-use, 5 minutes). */
+  mfaToken?: string;
+  /** MFA_REQUIRED: the second factors the account accepts (TOTP, RECOVERY_CODE, PASSKEY). */
+  methods?: string[];
   message: string;
 }
 
 export function apiError(error: unknown): ApiError {
   if (!CombinedGraphQLErrors.is(error)) return { code: "NETWORK_ERROR", message: "" };
   const first = error.errors[0];
-  const { code, field, retryAfter } = first?.extensions ?? {};
+  const { code, field, retryAfter, mfaToken, methods } = first?.extensions ?? {};
   return {
     code: typeof code === "string" ? code : "INTERNAL_SERVER_ERROR",
     field: typeof field === "string" ? field : undefined,
     retryAfter: typeof retryAfter === "number" ? retryAfter : undefined,
+    mfaToken: typeof mfaToken === "string" ? mfaToken : undefined,
+    methods: Array.isArray(methods) ? methods.filter((m): m is string => typeof m === "string") : undefined,
     message: first?.message ?? "",
   };
 }
@@ -45,10 +51,12 @@ export function explain(e: ApiError): string {
 export function onSubmit(form: HTMLFormElement, action: (data: FormData) => Promise<void>): void {
   form.onsubmit = async (event) => {
     event.preventDefault();
+    // With the button that sent it (`name`/`value`), for forms with two actions.
+    const data = new FormData(form, event.submitter);
     const buttons = form.querySelectorAll<HTMLButtonElement>("button[type=submit]");
     for (const b of buttons) b.disabled = true;
     try {
-      await action(new FormData(form));
+      await action(data);
     } finally {
       for (const b of buttons) b.disabled = false;
     }
