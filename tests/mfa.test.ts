@@ -239,7 +239,7 @@ describe("signing in with a second factor", () => {
     expect((await verifyMfa(server.url, fresh.mfaToken, user.app.next())).body.data?.verifyMfa).toBeTruthy();
   });
 
-  it("asks for exactly one of code and passkey; a passkey is BAD_USER_INPUT until passkeys exist", async () => {
+  it("asks for exactly one of code and passkey; a malformed passkey answer is BAD_USER_INPUT", async () => {
     const user = await enrolledUser();
     const { mfaToken } = await loginForMfa(server.url, user);
     const none = await gql(server.url, VERIFY_MFA, { mfaToken, code: null });
@@ -251,7 +251,7 @@ describe("signing in with a second factor", () => {
       }`,
       { mfaToken },
     );
-    expect(extensions(passkey)).toMatchObject({ code: "BAD_USER_INPUT", field: "passkey" });
+    expect(extensions(passkey)).toMatchObject({ code: "BAD_USER_INPUT", field: "response" });
     // Neither counted against the challenge.
     expect((await verifyMfa(server.url, mfaToken, user.app.next())).body.data?.verifyMfa).toBeTruthy();
   });

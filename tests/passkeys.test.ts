@@ -8,9 +8,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PasskeyStore } from "../src/db/stores/passkey-store";
 import { MAX_PASSKEYS_PER_USER } from "../src/mfa/passkeys";
 import { chromiumPresent, launchChromium, port, serveStatic } from "./helpers/browser";
+import { runCli } from "./helpers/cli";
 import { errorCode, gql, LOGIN, PAYLOAD, register, type Tokens } from "./helpers/graphql";
 import { decodePart } from "./helpers/jwt";
-import { startServer, type TestServer } from "./helpers/server";
+import { startServer, TEST_ENV, type TestServer } from "./helpers/server";
 import { mailEnv, type SmtpSink, startSmtpSink } from "./helpers/smtp-sink";
 
 // BEHAVIOUR.md §8, passkeys, against Chromium's WebAuthn stack with a CDP
@@ -116,10 +117,18 @@ describe.skipIf(!chromiumPresent())("passkeys in Chromium with a virtual authent
     gql<T>(api.url, query, variables, token ? { token } : {});
 
   /** A fresh password sign-in: its `auth_time` is now. */
-  async function signIn(user: { email: string; password: string }): Promise<Tokens> {
+  async function signIn(user: { email: string; password: string }, second?: Device): Promise<Tokens> {
     const r = await call<{ login: Tokens }>(LOGIN, { email: user.email, password: user.password });
-    if (!r.body.data?.login) throw new Error(`login failed: ${r.text}`);
-    return r.body.data.login;
+    if (r.body.data?.login) return r.body.data.login;
+    // A user with a passkey has a second factor: the device's passkey finishes the sign-in.
+    const mfaToken = r.body.errors?.[0]?.extensions?.mfaToken;
+    if (second === undefined || typeof mfaToken !== "string") throw new Error(`login failed: ${r.text}`);
+    const done = await call<{ verifyMfa: Tokens }>(VERIFY_MFA_PASSKEY, {
+      mfaToken,
+      passkey: await mfaCeremony(second, mfaToken),
+    });
+    if (!done.body.data?.verifyMfa) throw new Error(`verifyMfa failed: ${done.text}`);
+    return done.body.data.verifyMfa;
   }
 
   async function registerPasskey(dev: Device, accessToken: string, name?: string) {
@@ -264,7 +273,7 @@ describe.skipIf(!chromiumPresent())("passkeys in Chromium with a virtual authent
     api.clock.advance(301);
     expect(errorCode(await finishSignIn(ceremony.challengeId, response))).toBe("INVALID_TOKEN");
 
-    const fresh = await signIn(user);
+    const fresh = await signIn(user, dev);
     const registration = await call<{ startPasskeyRegistration: Ceremony }>(START_REGISTRATION, {}, fresh.accessToken);
     const other = await assertion(dev);
     const wrongPurpose = await finishSignIn(
@@ -298,9 +307,9 @@ describe.skipIf(!chromiumPresent())("passkeys in Chromium with a virtual authent
     expect(errorCode(await finishSignIn(ceremony.challengeId, response))).toBe("INVALID_CREDENTIALS");
     expect(events("passkey_assertion").at(-1)).toMatchObject({ outcome: "failure", reason: "VERIFICATION_FAILED" });
     // An authenticator that cannot verify the user is refused by the browser before anything reaches the server.
-    const { user } = await userWithPasskey("Verifying");
+    const { user, dev: verifying } = await userWithPasskey("Verifying");
     const noUv = await device({ hasUserVerification: false, isUserVerified: false });
-    const fresh = await signIn(user);
+    const fresh = await signIn(user, verifying);
     const registered = await registerPasskey(noUv, fresh.accessToken, "Presence only");
     expect(errorCode(registered.finished)).toBeUndefined();
     await expect(assertion(noUv)).rejects.toThrow(/NotAllowedError|not allowed/i);
@@ -343,7 +352,7 @@ describe.skipIf(!chromiumPresent())("passkeys in Chromium with a virtual authent
 
     api.clock.advance(REAUTH_MAX_AGE + 6);
     expect(errorCode(await call(DELETE, { id: passkey.id }, user.accessToken))).toBe("REAUTHENTICATION_REQUIRED");
-    const fresh = await signIn(user);
+    const fresh = await signIn(user, dev);
     expect((await call(DELETE, { id: passkey.id }, fresh.accessToken)).body.data).toEqual({ deletePasskey: true });
     expect((await call(PASSKEYS, {}, fresh.accessToken)).body.data?.passkeys).toEqual([]);
     const notice = await sink.waitFor((m) => m.to === user.email && /second factor was removed/.test(m.subject));
@@ -409,6 +418,106 @@ describe.skipIf(!chromiumPresent())("passkeys in Chromium with a virtual authent
     await expect(passkeys.startAuthentication(em(), { userId: user.user.id })).rejects.toMatchObject({
       code: "NOT_FOUND",
     });
+  });
+
+  const VERIFY_MFA_PASSKEY = `mutation ($mfaToken: String!, $passkey: PasskeyResponseInput!) {
+    verifyMfa(input: { mfaToken: $mfaToken, passkey: $passkey }) { ${PAYLOAD} }
+  }`;
+  const START_MFA = "mutation ($mfaToken: String!) { startPasskeyMfa(mfaToken: $mfaToken) { challengeId options } }";
+  /** A password sign-in that answers MFA_REQUIRED; its mfaToken and methods. */
+  async function mfaLogin(user: { email: string; password: string }) {
+    const r = await call(LOGIN, { email: user.email, password: user.password });
+    const extensions = r.body.errors?.[0]?.extensions ?? {};
+    expect(extensions.code).toBe("MFA_REQUIRED");
+    return { mfaToken: extensions.mfaToken as string, methods: extensions.methods as string[] };
+  }
+  async function mfaCeremony(dev: Device, mfaToken: string) {
+    const started = await call<{ startPasskeyMfa: Ceremony }>(START_MFA, { mfaToken });
+    const ceremony = started.body.data?.startPasskeyMfa;
+    if (!ceremony) throw new Error(`startPasskeyMfa failed: ${started.text}`);
+    return { challengeId: ceremony.challengeId, response: await get(dev.page, ceremony.options) };
+  }
+
+  it("is a second factor: a password asks for it, and startPasskeyMfa + verifyMfa finish the sign-in", async () => {
+    const { user, dev } = await userWithPasskey("Second step");
+    const factors = await call("query { me { secondFactors } }", {}, user.accessToken);
+    expect(factors.body.data?.me.secondFactors).toEqual(["PASSKEY"]);
+    const { mfaToken, methods } = await mfaLogin(user);
+    expect(methods).toEqual(["PASSKEY"]);
+
+    const passkey = await mfaCeremony(dev, mfaToken);
+    const done = await call<{ verifyMfa: Tokens }>(VERIFY_MFA_PASSKEY, { mfaToken, passkey });
+    const tokens = done.body.data?.verifyMfa;
+    expect(tokens?.user.id).toBe(user.user.id);
+    expect(decodePart(tokens?.accessToken as string, 1).amr).toEqual(["pwd", "hwk", "user", "mfa"]);
+    // The mfaToken was used: it starts nothing more.
+    expect(errorCode(await call(START_MFA, { mfaToken }))).toBe("INVALID_TOKEN");
+  });
+
+  it("binds the MFA ceremony to its mfaToken, and counts a wrong passkey like a wrong code", async () => {
+    const { user, dev } = await userWithPasskey("Bound");
+    const other = await userWithPasskey("Another account's");
+    const first = await mfaLogin(user);
+    const second = await mfaLogin(user);
+    // A ceremony of the first sign-in cannot finish the second.
+    const ofFirst = await mfaCeremony(dev, first.mfaToken);
+    expect(errorCode(await call(VERIFY_MFA_PASSKEY, { mfaToken: second.mfaToken, passkey: ofFirst }))).toBe(
+      "INVALID_TOKEN",
+    );
+    // Another account's passkey answering this user's ceremony is a wrong answer; 5 of them kill the mfaToken.
+    for (let i = 0; i < 5; i += 1) {
+      const started = await call<{ startPasskeyMfa: Ceremony }>(START_MFA, { mfaToken: second.mfaToken });
+      const ceremony = started.body.data?.startPasskeyMfa as Ceremony;
+      // The other device holds no credential of this user: it answers with its own (a discoverable get).
+      const { allowCredentials: _only, ...options } = ceremony.options;
+      const response = await get(other.dev.page, options);
+      const r = await call(VERIFY_MFA_PASSKEY, {
+        mfaToken: second.mfaToken,
+        passkey: { challengeId: ceremony.challengeId, response },
+      });
+      expect(errorCode(r)).toBe("INVALID_CREDENTIALS");
+    }
+    expect(errorCode(await call(START_MFA, { mfaToken: second.mfaToken }))).toBe("INVALID_TOKEN");
+    // The first sign-in's own ceremony still completes it.
+    const done = await call<{ verifyMfa: Tokens }>(VERIFY_MFA_PASSKEY, { mfaToken: first.mfaToken, passkey: ofFirst });
+    expect(done.body.data?.verifyMfa.user.id).toBe(user.user.id);
+  });
+
+  it("renews a sign-in with a passkey (reauthenticate) in the same session", async () => {
+    const { user, dev } = await userWithPasskey("Renew");
+    const { mfaToken } = await mfaLogin(user);
+    const session = (
+      await call<{ verifyMfa: Tokens }>(VERIFY_MFA_PASSKEY, {
+        mfaToken,
+        passkey: await mfaCeremony(dev, mfaToken),
+      })
+    ).body.data?.verifyMfa as Tokens;
+    api.clock.advance(REAUTH_MAX_AGE + 6);
+    expect(errorCode(await call(START_REGISTRATION, {}, session.accessToken))).toBe("REAUTHENTICATION_REQUIRED");
+    const { ceremony, response } = await assertion(dev);
+    const renewed = await call<{ reauthenticate: Tokens }>(
+      `mutation ($passkey: PasskeyResponseInput!) { reauthenticate(input: { passkey: $passkey }) { ${PAYLOAD} } }`,
+      { passkey: { challengeId: ceremony.challengeId, response } },
+      session.accessToken,
+    );
+    const tokens = renewed.body.data?.reauthenticate as Tokens;
+    const before = decodePart(session.accessToken, 1);
+    const after = decodePart(tokens.accessToken, 1);
+    expect(after.sid).toBe(before.sid);
+    expect(after.auth_time).toBeGreaterThan(before.auth_time);
+    expect(after.amr).toEqual(["hwk", "user"]);
+    expect((await call(START_REGISTRATION, {}, tokens.accessToken)).body.data?.startPasskeyRegistration).toBeTruthy();
+  });
+
+  it("is removed by the operator's reset-mfa with the other factors", async () => {
+    const { user, dev } = await userWithPasskey("Lost phone");
+    const r = await runCli({ ...TEST_ENV, ...mailEnv(sink), DATABASE_URL: api.databaseUrl }, ["reset-mfa", user.email]);
+    expect(r).toMatchObject({ code: 0 });
+    expect(r.stdout).toMatch(/removed PASSKEY of /);
+    expect((await call(PASSKEYS, {}, user.accessToken)).body.data?.passkeys).toEqual([]);
+    // A password signs in again without a second step, and the passkey signs in no more.
+    expect((await call(LOGIN, { email: user.email, password: user.password })).body.data?.login).toBeTruthy();
+    expect(errorCode(await passkeySignIn(dev))).toBe("INVALID_CREDENTIALS");
   });
 
   it("counts finishPasskeySignIn as a credential operation: at most one per request", async () => {
