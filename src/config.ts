@@ -179,6 +179,14 @@ const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
     .pipe(z.number().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
 const bool = z.enum(["true", "false", "1", "0"], "must be true or false").transform((v) => v === "true" || v === "1");
 
+/** A comma-separated list, each entry trimmed, empty entries dropped. */
+const commaList = z.string().transform((v) =>
+  v
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean),
+);
+
 const envSchema = z.object({
   NODE_ENV: z.string().optional(),
   HOST: z.string().default("127.0.0.1"),
@@ -202,14 +210,7 @@ const envSchema = z.object({
   LOGIN_MAX_FAILURES: int(1, 1000).default(5),
   LOGIN_LOCKOUT_SECONDS: int(1, 86400).default(900),
   AUTH_RATE_LIMIT_PER_MINUTE: int(1, 1_000_000_000).default(30),
-  CORS_ORIGINS: z
-    .string()
-    .transform((v) =>
-      v
-        .split(",")
-        .map((s) => s.trim())
-        .filter(Boolean),
-    )
+  CORS_ORIGINS: commaList
     .pipe(
       z.array(z.url({ protocol: /^https?$/, error: "must be comma-separated origins like https://app.example.com" })),
     )
@@ -295,14 +296,7 @@ const envSchema = z.object({
     .max(100, "must be at most 100 characters")
     .regex(/^[^\r\n]+$/, "must be one line")
     .optional(),
-  WEBAUTHN_ORIGINS: z
-    .string()
-    .transform((v) =>
-      v
-        .split(",")
-        .map((s) => s.trim())
-        .filter(Boolean),
-    )
+  WEBAUTHN_ORIGINS: commaList
     .pipe(
       z
         .array(
