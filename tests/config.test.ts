@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { ConfigError, type DevelopmentKeys, loadConfig, loadOperatorConfig } from "../src/config";
 import { runCli } from "./helpers/cli";
 import { freshDatabaseUrl } from "./helpers/database";
@@ -123,8 +123,12 @@ describe("development keys at the server's start (outside production)", () => {
     const DATABASE_URL = await freshDatabaseUrl();
     const first = await spawnServer(cwd, { ...CHEAP, DATABASE_URL });
     const user = await register(first.url);
+    // Besides the keys: the registration's verification mail, as an .eml file (MAIL_TRANSPORT=file, the
+    // default here), written by the worker shortly after the answer (a stop before it would leave it queued).
+    await vi.waitFor(() => expect(filesIn(join(cwd, "data")).some((f) => f.endsWith(".eml"))).toBe(true), {
+      timeout: 10_000,
+    });
     expect(await first.stop()).toBe(0);
-    // Besides the keys: the registration's verification mail, as an .eml file (MAIL_TRANSPORT=file, the default here).
     const files = filesIn(join(cwd, "data"));
     expect(files.filter((f) => !f.startsWith("mail"))).toEqual(
       ["auth.sqlite", "jwt-secret", "secret-keys"].filter((f) => DATABASE_URL.includes(cwd) || f !== "auth.sqlite"),
