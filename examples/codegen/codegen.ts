@@ -12,8 +12,9 @@ const config: CodegenConfig = {
       config: {
         // Exact string-literal unions ("USER" | "ADMIN") instead of TS enums.
         enumsAsTypes: true,
-        // Custom scalars: DateTimeISO travels as an ISO-8601 string.
-        scalars: { DateTimeISO: "string" },
+        // Custom scalars: DateTimeISO travels as an ISO-8601 string; JSONObject (WebAuthn options and
+        // answers) as a JSON object, to hand to the browser's WebAuthn API or @simplewebauthn/browser.
+        scalars: { DateTimeISO: "string", JSONObject: "Record<string, unknown>" },
         useTypeImports: true,
         strictScalars: true,
       },
