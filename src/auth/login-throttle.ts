@@ -93,6 +93,31 @@ export class LoginThrottle {
   }
 
   /**
+   * Runs one check of a typed secret (a code, a passkey answer) in a place of
+   * the count for `email`: if `check` throws, nothing was judged and the place
+   * goes back; otherwise it stays, and is forgiven when `forgive` says the
+   * check let the user in (not when a second factor is still to come).
+   */
+  async checkInPlace<T>(
+    em: EntityManager,
+    email: string,
+    ip: string | null,
+    check: () => Promise<T>,
+    forgive: (result: T) => boolean,
+  ): Promise<T> {
+    const place = await this.reserve(em, email, ip);
+    let result: T;
+    try {
+      result = await check();
+    } catch (error) {
+      await this.release(em, place).catch(() => undefined);
+      throw error;
+    }
+    if (forgive(result)) await this.succeeded(em, place);
+    return result;
+  }
+
+  /**
    * The owner proved control of the address (a password reset): every place
    * taken for it goes, from every address, so they can sign in at once
    * (BEHAVIOUR.md §7).

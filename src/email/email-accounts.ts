@@ -260,19 +260,20 @@ export class EmailAccounts {
     this.assertEnabled();
     const email = normalizeEmail(input.email);
     if (!CODE_SHAPE.test(input.code)) throw badUserInput("code", "The code is the 6 digits from the sign-in mail");
-    const place = await this.throttle.reserve(em, email, client.ip);
-    let outcome: IssuedTokens | MfaRequirement | "wrong" | null;
-    try {
-      outcome = await transaction(em, async (tx) => {
-        const used = isValidEmail(email) ? await this.tokens.useCode(tx, email, input.code) : null;
-        if (used === null || used === "wrong") return used;
-        return this.startVerifiedSession(tx, used.userId, client);
-      });
-    } catch (error) {
-      // No code was judged: the place goes back.
-      await this.throttle.release(em, place).catch(() => undefined);
-      throw error;
-    }
+    // A code takes a place in the login throttle like a password (§10); it is forgiven
+    // once the user is in, which with a second factor is only after verifyMfa (accounts.ts).
+    const outcome = await this.throttle.checkInPlace(
+      em,
+      email,
+      client.ip,
+      () =>
+        transaction(em, async (tx): Promise<IssuedTokens | MfaRequirement | "wrong" | null> => {
+          const used = isValidEmail(email) ? await this.tokens.useCode(tx, email, input.code) : null;
+          if (used === null || used === "wrong") return used;
+          return this.startVerifiedSession(tx, used.userId, client);
+        }),
+      (result) => result !== null && result !== "wrong" && !("mfaToken" in result),
+    );
     if (outcome === null || outcome === "wrong") {
       this.events({
         event: "sign_in_email",
@@ -282,9 +283,7 @@ export class EmailAccounts {
       });
       throw invalidCredentials();
     }
-    // As with a password (accounts.ts): the place is forgiven once the second factor is right too.
     if ("mfaToken" in outcome) this.askForSecondFactor(outcome, null, client);
-    await this.throttle.succeeded(em, place);
     this.events({
       event: "sign_in_email",
       outcome: "success",

@@ -18,14 +18,5 @@ export async function throttledCheck<T>(
   client: ClientInfo,
   check: () => Promise<T | null>,
 ): Promise<T | null> {
-  const place = await throttle.reserve(em, email, client.ip);
-  let result: T | null;
-  try {
-    result = await check();
-  } catch (error) {
-    await throttle.release(em, place).catch(() => undefined);
-    throw error;
-  }
-  if (result !== null) await throttle.succeeded(em, place);
-  return result;
+  return throttle.checkInPlace(em, email, client.ip, check, (result) => result !== null);
 }
