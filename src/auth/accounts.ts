@@ -113,6 +113,7 @@ export class Accounts {
         await this.hasher.verifyDummy(password);
         return { reason: "UNKNOWN_EMAIL" };
       }
+      // A password-less account (§9) verifies against nothing, in the same time: WRONG_PASSWORD too.
       if (!(await this.hasher.verify(user.passwordHash, password)))
         return { reason: "WRONG_PASSWORD", userId: user.id };
       return { user };

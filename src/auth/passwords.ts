@@ -76,8 +76,14 @@ export class PasswordHasher {
     return this.queue.run(() => argon2.hash(password, this.options));
   }
 
-  /** RATE_LIMITED when too many hashes are already waiting. */
-  verify(hash: string, password: string): Promise<boolean> {
+  /**
+   * RATE_LIMITED when too many hashes are already waiting. A null hash (an
+   * account with no password, made through an identity provider) fails after
+   * the time of a real verification, so a password-less account answers a
+   * login exactly like a wrong password (BEHAVIOUR.md §4).
+   */
+  verify(hash: string | null, password: string): Promise<boolean> {
+    if (hash === null) return this.verifyDummy(password);
     return this.queue.run(async () => {
       try {
         return await argon2.verify(hash, password);
@@ -95,7 +101,8 @@ export class PasswordHasher {
   }
 
   /** True when the stored hash was made with other parameters than configured (DR-03). */
-  needsRehash(hash: string): boolean {
+  needsRehash(hash: string | null): boolean {
+    if (hash === null) return false;
     return !hash.startsWith("$argon2id$") || argon2.needsRehash(hash, this.options);
   }
 }

@@ -49,12 +49,35 @@ const MIGRATION_LOCK = "graphql-auth-server:migrations";
  */
 export async function applyMigrations(orm: Orm, database: DatabaseConfig): Promise<string[]> {
   const up = async () => (await orm.getMigrator().up()).map((m) => m.name);
-  if (database.kind !== "postgres") return up();
+  if (database.kind !== "postgres") return withoutForeignKeyActions(orm, up);
   const knex = (orm.em.getConnection() as AbstractSqlConnection).getKnex();
   return knex.transaction(async (lock) => {
     await lock.raw("select pg_advisory_xact_lock(hashtext(?))", [MIGRATION_LOCK]);
     return up();
   });
+}
+
+/**
+ * SQLite changes a column (say, NOT NULL dropped) by copying the table into a
+ * new one and dropping the old. With foreign keys on, that DROP deletes every
+ * row first and cascades: each user's sessions, notes and passkeys would go.
+ * SQLite's own procedure (https://www.sqlite.org/lang_altertable.html §7)
+ * turns foreign keys off around the transaction (the pragma does nothing
+ * inside one, where the migrations run), checks them before going on, and
+ * turns them back on. One connection: the pool holds one, so the pragma
+ * applies to the connection the migrations use.
+ */
+async function withoutForeignKeyActions(orm: Orm, migrate: () => Promise<string[]>): Promise<string[]> {
+  const connection = orm.em.getConnection();
+  await connection.execute("pragma foreign_keys = off");
+  try {
+    const applied = await migrate();
+    const broken = await connection.execute<unknown[]>("pragma foreign_key_check");
+    if (broken.length > 0) throw new Error(`after the migrations, ${broken.length} rows break a foreign key`);
+    return applied;
+  } finally {
+    await connection.execute("pragma foreign_keys = on");
+  }
 }
 
 function createOwnerOnly(path: string): void {

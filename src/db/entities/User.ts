@@ -15,9 +15,12 @@ export class User {
   @Property({ type: "string", length: 254, unique: true })
   email!: string;
 
-  /** argon2id PHC string. Never leaves the server. */
-  @Property({ type: "string", length: 255, hidden: true })
-  passwordHash!: string;
+  /**
+   * argon2id PHC string. Never leaves the server. Null for an account made
+   * through an identity provider until a reset link sets one (BEHAVIOUR.md §4, §9).
+   */
+  @Property({ type: "string", length: 255, hidden: true, nullable: true })
+  passwordHash: string | null = null;
 
   /** When the user proved they receive mail at `email` (BEHAVIOUR.md §7); null until then, and again after a change of address. */
   @Property({ type: t.datetime, nullable: true })

@@ -1,8 +1,10 @@
 import { EmailToken } from "./EmailToken";
+import { LinkedAccount } from "./LinkedAccount";
 import { LoginAttempt } from "./LoginAttempt";
 import { MailMessage } from "./MailMessage";
 import { MfaChallenge } from "./MfaChallenge";
 import { Note } from "./Note";
+import { OAuthFlow } from "./OAuthFlow";
 import { Passkey } from "./Passkey";
 import { RateLimitCounter } from "./RateLimitCounter";
 import { RecoveryCode } from "./RecoveryCode";
@@ -18,10 +20,12 @@ export { ROLES, type Role } from "./User";
 export { WEBAUTHN_PURPOSES, type WebAuthnPurpose } from "./WebAuthnChallenge";
 export {
   EmailToken,
+  LinkedAccount,
   LoginAttempt,
   MailMessage,
   MfaChallenge,
   Note,
+  OAuthFlow,
   Passkey,
   RateLimitCounter,
   RecoveryCode,
@@ -44,4 +48,6 @@ export const entities = [
   TotpCredential,
   RecoveryCode,
   MfaChallenge,
+  OAuthFlow,
+  LinkedAccount,
 ];

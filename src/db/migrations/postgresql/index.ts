@@ -7,6 +7,7 @@ import { Migration20261126110501 } from "./Migration20261126110501";
 import { Migration20261126110518 } from "./Migration20261126110518";
 import { Migration20261126114719 } from "./Migration20261126114719";
 import { Migration20261126114738 } from "./Migration20261126114738";
+import { Migration20261126140248 } from "./Migration20261126140248";
 
 export const migrationsList = [
   { name: "Migration20261125025626", class: Migration20261125025626 },
@@ -17,4 +18,5 @@ export const migrationsList = [
   { name: "Migration20261126110518", class: Migration20261126110518 },
   { name: "Migration20261126114719", class: Migration20261126114719 },
   { name: "Migration20261126114738", class: Migration20261126114738 },
+  { name: "Migration20261126140248", class: Migration20261126140248 },
 ];

@@ -9,6 +9,7 @@ import { Migration20261126110459 } from "./Migration20261126110459";
 import { Migration20261126110517 } from "./Migration20261126110517";
 import { Migration20261126114717 } from "./Migration20261126114717";
 import { Migration20261126114736 } from "./Migration20261126114736";
+import { Migration20261126140246 } from "./Migration20261126140246";
 
 export const migrationsList = [
   { name: "Migration20261125020934", class: Migration20261125020934 },
@@ -21,4 +22,5 @@ export const migrationsList = [
   { name: "Migration20261126110517", class: Migration20261126110517 },
   { name: "Migration20261126114717", class: Migration20261126114717 },
   { name: "Migration20261126114736", class: Migration20261126114736 },
+  { name: "Migration20261126140246", class: Migration20261126140246 },
 ];
