@@ -4,6 +4,7 @@ import { resolve } from "node:path";
 import { z } from "zod";
 import { SecretKeys } from "./auth/secret-keys";
 import { type AsymmetricAlgorithm, SigningKeys, splitPemKeys } from "./auth/signing-keys";
+import { type OAuthConfig, OAuthConfigError, oauthConfig } from "./config-oauth";
 
 /**
  * The only reader of `process.env`. Everything else receives a `Config`.
@@ -64,6 +65,8 @@ export interface Config {
   email: EmailPolicy;
   webauthn: WebAuthnConfig;
   mfa: MfaPolicy;
+  /** Sign-in with identity providers (BEHAVIOUR.md §9); no providers: the capability is off. */
+  oauth: OAuthConfig;
 }
 
 /** Passkeys (BEHAVIOUR.md §8; README "Second factors and passkeys"). */
@@ -381,6 +384,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, developmentKeys
   const mail = mailConfig(e, production);
   const appUrl = appUrlOf(e.APP_URL, production, mail.transport !== "none");
   const webauthn = webauthnConfig(e, appUrl, warnings);
+  const oauth = oauthOf(env, production);
 
   return {
     warnings,
@@ -435,11 +439,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, developmentKeys
       },
       webauthn,
       mfa: { totpIssuer: (e.TOTP_ISSUER ?? mail.productName.replaceAll(":", " ")).trim() },
+      oauth,
     },
   };
 }
 
 type Env = z.output<typeof envSchema>;
+
+/** OAUTH_*: named after each provider, so read by config-oauth.ts rather than the schema above. */
+function oauthOf(env: NodeJS.ProcessEnv, production: boolean): OAuthConfig {
+  // An empty variable means "not set", as for every other variable.
+  const present = Object.fromEntries(Object.entries(env).filter(([k, v]) => k.startsWith("OAUTH_") && v !== ""));
+  try {
+    return oauthConfig(present, production);
+  } catch (error) {
+    if (error instanceof OAuthConfigError) throw new ConfigError(error.message);
+    throw error;
+  }
+}
 
 /**
  * MAIL_TRANSPORT, defaulting to smtp when SMTP_URL is set and to `.eml`

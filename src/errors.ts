@@ -21,6 +21,7 @@ export const ERROR_CODES = [
   "MFA_REQUIRED",
   "REAUTHENTICATION_REQUIRED",
   "EMAIL_NOT_VERIFIED",
+  "ACCOUNT_EXISTS",
   "FEATURE_DISABLED",
   "SERVICE_UNAVAILABLE",
   "INTERNAL_SERVER_ERROR",
@@ -147,7 +148,18 @@ export const reauthenticationRequired = () =>
 export const emailNotVerified = () =>
   new AppError("EMAIL_NOT_VERIFIED", "Verify your email address first: open the link we sent, or ask for a new one");
 
-/** Switched off by configuration (mail with MAIL_TRANSPORT=none). */
+/**
+ * BEHAVIOUR.md §9: a provider's identity would sign into, or be linked to, an
+ * account it may not take over. The message says what to do and nothing
+ * more: not which account, not how it signs in, not what the provider said.
+ */
+export const accountExists = () =>
+  new AppError(
+    "ACCOUNT_EXISTS",
+    "An account already exists for this identity: sign in the usual way, then link the provider from your account",
+  );
+
+/** Switched off by configuration (mail with MAIL_TRANSPORT=none, a provider not configured). */
 export const featureDisabled = (feature: string) =>
   new AppError("FEATURE_DISABLED", `${feature} is not enabled on this server`);
 
@@ -158,5 +170,11 @@ export const featureDisabled = (feature: string) =>
  */
 export const serviceUnavailable = (retryAfterSeconds: number) =>
   new AppError("SERVICE_UNAVAILABLE", "The service is temporarily unavailable; try again shortly", {
+    retryAfter: Math.max(1, Math.ceil(retryAfterSeconds)),
+  });
+
+/** The identity provider did not answer, or answered with a server error (§9): the same code as a database outage. */
+export const providerUnavailable = (retryAfterSeconds: number) =>
+  new AppError("SERVICE_UNAVAILABLE", "The identity provider cannot be reached right now; try again shortly", {
     retryAfter: Math.max(1, Math.ceil(retryAfterSeconds)),
   });

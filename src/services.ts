@@ -13,6 +13,7 @@ import type { Config, OperatorConfig, OperatorMailConfig } from "./config";
 import { EmailTokenStore } from "./db/stores/email-token-store";
 import { LoginAttemptStore } from "./db/stores/login-attempt-store";
 import { MfaChallengeStore } from "./db/stores/mfa-challenge-store";
+import { OAuthStore } from "./db/stores/oauth-store";
 import { OutboxStore } from "./db/stores/outbox-store";
 import { PasskeyStore } from "./db/stores/passkey-store";
 import { RateLimitStore } from "./db/stores/rate-limit-store";
@@ -48,6 +49,9 @@ import { TotpAuthenticator } from "./mfa/totp-authenticator";
 import { TotpSecretCipher } from "./mfa/totp-secret-cipher";
 import { recoveryCodeSource, totpSource } from "./mfa/totp-sources";
 import { Notes } from "./notes/notes";
+import { identityProviderOf } from "./oauth/identity-providers";
+import { OAuthAccounts } from "./oauth/oauth-accounts";
+import { OAuthFlows } from "./oauth/oauth-flows";
 
 /** The domain services, built once per process and shared by the API and the operator CLI. */
 export interface Services {
@@ -84,6 +88,8 @@ export interface Services {
   mfaSignIn: MfaSignIn;
   /** `reauthenticate`. */
   reauthentication: Reauthentication;
+  /** Sign-in with identity providers and linked identities (BEHAVIOUR.md §9). */
+  oauth: OAuthAccounts;
 }
 
 /** What the operator CLI uses: built from the database and the lifetimes alone, no key (it signs nothing). */
@@ -168,6 +174,7 @@ export async function createServices(
   );
   const passkeyVerifier: PasskeyVerifier = passkeys;
   const rateLimits = new RateLimitStore(config.database.kind);
+  const oauthStore = new OAuthStore(config.database.kind);
   const email = new EmailAccounts(
     mail.mail,
     new EmailTokens(new EmailTokenStore(config.database.kind), config.secretKeys, config.email.tokenTtl, clock),
@@ -188,6 +195,23 @@ export async function createServices(
         MAIL_REQUEST_WINDOW_SECONDS,
         clock,
       ),
+      reauthMaxAge: config.email.reauthMaxAge,
+      providerLinks: oauthStore,
+    },
+    clock,
+    events,
+  );
+  const oauth = new OAuthAccounts(
+    config.oauth.providers.map(identityProviderOf),
+    oauthStore,
+    new OAuthFlows(oauthStore, config.secretKeys, clock),
+    users,
+    sessions,
+    mfaChallenges,
+    email,
+    {
+      redirectUris: config.oauth.redirectUris,
+      allowSignUp: config.oauth.allowSignUp,
       reauthMaxAge: config.email.reauthMaxAge,
     },
     clock,
@@ -223,6 +247,7 @@ export async function createServices(
     totp,
     mfaSignIn: new MfaSignIn(mfaChallenges, totp, users, loginThrottle, passkeyVerifier, events),
     reauthentication: new Reauthentication(accounts, totp, sessions, loginThrottle, passkeyVerifier, events),
+    oauth,
   };
 }
 

@@ -43,6 +43,10 @@ const GATED: Record<string, string> = {
   disableTotp: 'mutation { disableTotp(code: "123456") }',
   regenerateRecoveryCodes: 'mutation { regenerateRecoveryCodes(code: "123456") }',
   reauthenticate: 'mutation { reauthenticate(input: { password: "correct horse battery staple" }) { accessToken } }',
+  // Linked identities (§9) are changes to the account like the rest.
+  linkedAccounts: "query { linkedAccounts { id } }",
+  linkOAuthAccount: 'mutation { linkOAuthAccount(input: { provider: "acme", code: "c", state: "s" }) { id } }',
+  unlinkOAuthAccount: `mutation { unlinkOAuthAccount(id: "${id}") }`,
 };
 /** Operations that need no access token: nobody is signed in to be unverified (they sign in, or prove the address). */
 const NO_USER = [
@@ -63,6 +67,10 @@ const NO_USER = [
   "verifyMfa",
   // Starts the passkey step of such a sign-in: an mfaToken, no user yet.
   "startPasskeyMfa",
+  // Sign-in with a provider (§9): the list, the start and the finish need nobody signed in.
+  "oauthProviders",
+  "startOAuthSignIn",
+  "finishOAuthSignIn",
 ];
 
 let sink: SmtpSink;

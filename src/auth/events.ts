@@ -34,7 +34,10 @@ export type AuthEventName =
   | "totp_enabled"
   | "totp_disabled"
   | "recovery_codes_regenerated"
-  | "recovery_code_used";
+  | "recovery_code_used"
+  | "oauth_sign_in"
+  | "oauth_linked"
+  | "oauth_unlinked";
 
 export interface AuthEvent {
   event: AuthEventName;
@@ -44,6 +47,8 @@ export interface AuthEvent {
   ip?: string | null;
   /** Machine-readable cause of a failure, e.g. UNKNOWN_EMAIL, WRONG_PASSWORD. */
   reason?: string;
+  /** What an outside party answered (an identity provider's error code or failed check): never a token. */
+  detail?: string;
 }
 
 export type AuthEventSink = (event: AuthEvent) => void;

@@ -8,7 +8,13 @@ export const MIN_SECRET_KEY_BYTES = 32;
  * `info` = the purpose), so a key for one use can never be replayed as
  * another's: a refresh-token proof is not a valid pseudonym, and so on.
  */
-export type KeyPurpose = "refresh-token" | "email-pseudonym" | "email-code" | "mail-outbox" | "totp-secret";
+export type KeyPurpose =
+  | "refresh-token"
+  | "email-pseudonym"
+  | "email-code"
+  | "mail-outbox"
+  | "totp-secret"
+  | "oauth-state";
 
 /** One derived key and the short id that names it in what it protects. */
 export interface PurposeKey {

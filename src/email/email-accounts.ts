@@ -35,6 +35,8 @@ export interface EmailAccountsOptions {
   /** Gives the RATE_LIMITED `retryAfter` of mail requests per email (EMAIL_REQUESTS_PER_HOUR). */
   requestsPerEmail: RateLimiter;
   reauthMaxAge: number;
+  /** Identities linked from providers (§9): a reset that proves an unverified address removes the unvouched ones. */
+  providerLinks: { dropUnverifiedLinks(tx: EntityManager, userId: string): Promise<number> };
 }
 
 /** The sign-in methods (RFC 8176) a mailed link or code proves. */
@@ -147,6 +149,13 @@ export class EmailAccounts {
       const count = await this.sessions.endAllLocked(tx, token.userId, "PASSWORD_RESET");
       await this.useOrRefuse(tx, token, input.token);
       const now = this.clock.now();
+      // Pre-hijacking (Sudhodanan & Paverd, 2022): someone signed up with this address
+      // through a provider that did not verify it, before its owner came. The owner
+      // proves the mailbox here and sets a password; an identity nobody vouched for
+      // must not stay a way into the account they now take over.
+      const before = await this.users.findById(tx, token.userId);
+      if (before !== null && !before.emailVerified)
+        await this.options.providerLinks.dropUnverifiedLinks(tx, token.userId);
       await this.users.setPasswordHash(tx, token.userId, passwordHash, now);
       await this.users.markEmailVerified(tx, token.userId, now);
       await this.queuePasswordChangedNotice(tx, token.accountEmail);

@@ -59,6 +59,7 @@ export const CREDENTIAL_OPERATIONS = new Set([
   "signInWithEmailLink",
   "signInWithEmailCode",
   "finishPasskeySignIn",
+  "finishOAuthSignIn",
   "verifyMfa",
   "reauthenticate",
 ]);

@@ -7,6 +7,7 @@ import { AuthResolver } from "./resolvers/auth.resolver";
 import { EmailResolver } from "./resolvers/email.resolver";
 import { MfaResolver } from "./resolvers/mfa.resolver";
 import { NoteResolver } from "./resolvers/note.resolver";
+import { OAuthResolver } from "./resolvers/oauth.resolver";
 import { PasskeyResolver } from "./resolvers/passkey.resolver";
 import { SessionResolver } from "./resolvers/session.resolver";
 import { UserResolver } from "./resolvers/user.resolver";
@@ -18,7 +19,16 @@ import { UserResolver } from "./resolvers/user.resolver";
  */
 export async function buildGraphQLSchema(): Promise<GraphQLSchema> {
   const schema = await buildSchema({
-    resolvers: [AuthResolver, UserResolver, SessionResolver, NoteResolver, EmailResolver, MfaResolver, PasskeyResolver],
+    resolvers: [
+      AuthResolver,
+      UserResolver,
+      SessionResolver,
+      NoteResolver,
+      EmailResolver,
+      MfaResolver,
+      PasskeyResolver,
+      OAuthResolver,
+    ],
     authChecker,
     scalarsMap: [{ type: Date, scalar: DateTimeISO }],
     // type-graphql 2 leaves validation off by default. `target` and `value`

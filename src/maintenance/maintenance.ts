@@ -6,6 +6,7 @@ import { EmailTokenStore } from "../db/stores/email-token-store";
 import { LoginAttemptStore } from "../db/stores/login-attempt-store";
 import { MaintenanceStore, type VacuumMode } from "../db/stores/maintenance-store";
 import { MfaChallengeStore } from "../db/stores/mfa-challenge-store";
+import { OAuthStore } from "../db/stores/oauth-store";
 import { OutboxStore } from "../db/stores/outbox-store";
 import { RateLimitStore } from "../db/stores/rate-limit-store";
 import { type SessionDeath, SessionStore } from "../db/stores/session-store";
@@ -74,6 +75,8 @@ export interface MaintenanceReport {
   webauthnChallenges: number;
   /** MFA challenges (sign-ins waiting for a second factor) used or expired. */
   mfaChallenges: number;
+  /** Identity-provider sign-ins finished or expired. */
+  oauthFlows: number;
   /** Outbox rows deleted: mails sent, and mails given up, more than the retention ago. */
   mail: { sent: number; failed: number };
   /** SQLite pages given back to the file system. */
@@ -93,6 +96,7 @@ export interface MaintenanceStores {
   emailTokens: EmailTokenStore;
   webauthnChallenges: WebAuthnChallengeStore;
   mfaChallenges: MfaChallengeStore;
+  oauthFlows: OAuthStore;
   outbox: OutboxStore;
   database: MaintenanceStore;
 }
@@ -129,8 +133,17 @@ export class Maintenance {
   ): Promise<MaintenanceReport> {
     const now = at.getTime();
     const before = (seconds: number) => new Date(now - seconds * 1000);
-    const { sessions, loginFailures, rateLimits, emailTokens, mfaChallenges, webauthnChallenges, outbox, database } =
-      this.stores;
+    const {
+      sessions,
+      loginFailures,
+      rateLimits,
+      emailTokens,
+      mfaChallenges,
+      webauthnChallenges,
+      oauthFlows,
+      outbox,
+      database,
+    } = this.stores;
 
     const report: MaintenanceReport = {
       sessions: { ended: 0, expired: 0, idle: 0 },
@@ -139,6 +152,7 @@ export class Maintenance {
       emailTokens: 0,
       webauthnChallenges: 0,
       mfaChallenges: 0,
+      oauthFlows: 0,
       mail: { sent: 0, failed: 0 },
       reclaimedPages: 0,
       longestBatchMs: 0,
@@ -166,6 +180,9 @@ export class Maintenance {
       // Likewise a used, expired or dead challenge (a dead one expires within 5 minutes).
       [(n) => (report.mfaChallenges += n), (e, l) => mfaChallenges.pruneUsed(e, at, l)],
       [(n) => (report.mfaChallenges += n), (e, l) => mfaChallenges.pruneExpired(e, at, l)],
+      // Likewise a provider sign-in: anyone may start one.
+      [(n) => (report.oauthFlows += n), (e, l) => oauthFlows.pruneUsed(e, at, l)],
+      [(n) => (report.oauthFlows += n), (e, l) => oauthFlows.pruneExpired(e, at, l)],
       [(n) => (report.mail.sent += n), (e, l) => outbox.pruneBatch(e, "sent", before(this.policy.mailRetention), l)],
       [
         (n) => (report.mail.failed += n),
@@ -256,6 +273,7 @@ export function createMaintenance(config: MaintenanceConfig, clock: Clock): Main
       emailTokens: new EmailTokenStore(config.database.kind),
       webauthnChallenges: new WebAuthnChallengeStore(config.database.kind),
       mfaChallenges: new MfaChallengeStore(config.database.kind),
+      oauthFlows: new OAuthStore(config.database.kind),
       outbox: new OutboxStore(config.database.kind),
       database: new MaintenanceStore(config.database.kind),
     },
@@ -282,6 +300,7 @@ export function deletedRows(report: MaintenanceReport): number {
     report.emailTokens +
     report.mfaChallenges +
     report.webauthnChallenges +
+    report.oauthFlows +
     report.mail.sent +
     report.mail.failed
   );
