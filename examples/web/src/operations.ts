@@ -2,7 +2,7 @@
 // plain strings: the page parses them with `gql`, and tests/web-operations.test.ts
 // in the project root validates each against the public contract
 // (schema.graphql, email.graphql for the mail operations, mfa.graphql for the
-// second factors and passkeys).
+// second factors and passkeys, oauth.graphql for the identity providers).
 
 export type User = { id: string; email: string; roles: string[]; emailVerified?: boolean };
 /** What every sign-in returns (AuthPayload), aliased `signIn`. */
@@ -86,6 +86,25 @@ export const FINISH_PASSKEY_REGISTRATION = `mutation FinishPasskeyRegistration($
 }`;
 export const DELETE_PASSKEY = "mutation DeletePasskey($id: ID!) { deletePasskey(id: $id) }";
 
+// Sign-in with an identity provider (contract: oauth.graphql, BEHAVIOUR.md §9).
+// The provider's `code` and `state` come back to /oauth/callback; the server
+// keeps the state, PKCE verifier and nonce, so the page only passes them on.
+export type OAuthProvider = { id: string; name: string };
+export type LinkedAccount = { id: string; provider: string; email: string | null; createdAt: string };
+
+export const OAUTH_PROVIDERS = "query OAuthProviders { oauthProviders { id name } }";
+export const START_OAUTH_SIGN_IN = `mutation StartOAuthSignIn($provider: String!, $redirectUri: String!) {
+  startOAuthSignIn(provider: $provider, redirectUri: $redirectUri) { authorizationUrl }
+}`;
+export const FINISH_OAUTH_SIGN_IN = `mutation FinishOAuthSignIn($provider: String!, $code: String!, $state: String!) {
+  signIn: finishOAuthSignIn(input: { provider: $provider, code: $code, state: $state }) { accessToken user { ...UserFields } }
+}`;
+export const LINK_OAUTH_ACCOUNT = `mutation LinkOAuthAccount($provider: String!, $code: String!, $state: String!) {
+  linkOAuthAccount(input: { provider: $provider, code: $code, state: $state }) { id provider email createdAt }
+}`;
+export const LINKED_ACCOUNTS = "query LinkedAccounts { linkedAccounts { id provider email createdAt } }";
+export const UNLINK_OAUTH_ACCOUNT = "mutation UnlinkOAuthAccount($id: ID!) { unlinkOAuthAccount(id: $id) }";
+
 /** The operations above that need `userFields`. */
 export const WITH_USER_FIELDS = [
   REGISTER,
@@ -95,6 +114,7 @@ export const WITH_USER_FIELDS = [
   SIGN_IN_WITH_EMAIL_CODE,
   VERIFY_MFA,
   FINISH_PASSKEY_SIGN_IN,
+  FINISH_OAUTH_SIGN_IN,
 ];
 /** The ones a page built with VITE_MAIL=off never sends. */
 export const MAIL_OPERATIONS = [
@@ -124,4 +144,13 @@ export const MFA_OPERATIONS = [
   START_PASSKEY_REGISTRATION,
   FINISH_PASSKEY_REGISTRATION,
   DELETE_PASSKEY,
+];
+/** The identity-provider operations (oauth.graphql): the sign-in page asks for the list; the rest runs when a person uses a provider. */
+export const OAUTH_OPERATIONS = [
+  OAUTH_PROVIDERS,
+  START_OAUTH_SIGN_IN,
+  FINISH_OAUTH_SIGN_IN,
+  LINK_OAUTH_ACCOUNT,
+  LINKED_ACCOUNTS,
+  UNLINK_OAUTH_ACCOUNT,
 ];
