@@ -1,9 +1,10 @@
 import { CombinedGraphQLErrors, gql, type TypedDocumentNode } from "@apollo/client";
 import { createAuthClient } from "./auth-client";
 import { setUpEmailPages } from "./email-pages";
+import { setUpIdentityProviders } from "./identity-providers";
 import type { SignIn, User } from "./operations";
 import * as ops from "./operations";
-// router.ts takes a mailed token out of the address bar as it is imported: before this module's code runs.
+// router.ts takes a mailed token (or a provider's code) out of the address bar as it is imported: before this module's code runs.
 import { MAIL_ROUTES, type Route, startRouter } from "./router";
 import { type SecondFactors, setUpSecondFactors } from "./second-factors";
 import { $, type ApiError, apiError } from "./ui";
@@ -43,6 +44,7 @@ function show(signedIn: User | null) {
     for (const e of $("signed-in").querySelectorAll<HTMLElement>(".after-error")) e.hidden = true;
   }
   factors.userChanged(signedIn);
+  providers.userChanged(signedIn);
 }
 function fail(message: string) {
   $("error").textContent = message;
@@ -78,7 +80,7 @@ async function me(): Promise<string | null> {
   return user?.email ?? null;
 }
 
-/** Any sign-in (password, mailed link or code, second factor, passkey): the access token stays in memory, the cookie holds the rest. */
+/** Any sign-in (password, mailed link or code, second factor, passkey, identity provider): the access token stays in memory, the cookie holds the rest. */
 function signedIn(payload: SignIn) {
   fail("");
   factors.reset();
@@ -157,19 +159,28 @@ const factors: SecondFactors = setUpSecondFactors({
   userFields: ops.userFields(MAIL),
 });
 const mfaRequired = (e: ApiError) => factors.mfaRequired(e);
-const email = MAIL
-  ? setUpEmailPages({ client, auth, me, signedIn, signOut, mfaRequired, user: () => user })
-  : null;
+const email = MAIL ? setUpEmailPages({ client, auth, me, signedIn, signOut, mfaRequired, user: () => user }) : null;
+const providers = setUpIdentityProviders({
+  client,
+  signedIn,
+  mfaRequired,
+  user: () => user,
+  ready: () => ready,
+  userFields: ops.userFields(MAIL),
+  sensitive: (change) => factors.sensitive(change),
+  confirmItsYou: () => factors.confirmItsYou(),
+});
 if (!MAIL) for (const e of document.querySelectorAll(".mail-only")) e.remove();
 
 /** One view at a time; the mail pages exist only when the server sends mail. */
 function render(route: Route) {
   const shown = MAIL || !MAIL_ROUTES.includes(route) ? route : "";
-  for (const view of document.querySelectorAll<HTMLElement>(".view"))
-    view.hidden = view.id !== `view-${shown || "home"}`;
+  const id = `view-${(shown || "home").replace("/", "-")}`; // oauth/callback: #view-oauth-callback
+  for (const view of document.querySelectorAll<HTMLElement>(".view")) view.hidden = view.id !== id;
   fail("");
   email?.enter(shown);
   factors.enter(shown);
+  providers.enter(shown);
 }
 
 // For tests and the curious: drive the page from the console.

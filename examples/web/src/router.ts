@@ -1,6 +1,7 @@
 // Routing by path in one page (index.html): the host serves index.html for every
 // path below the app's base (README, "Deploying"), and the page shows the view
-// for `location.pathname`. Mails link to four of these paths with `?token=…`.
+// for `location.pathname`. Mails link to four of these paths with `?token=…`;
+// identity providers send the browser back to `oauth/callback?code=…&state=…`.
 
 export const ROUTES = [
   "",
@@ -11,6 +12,7 @@ export const ROUTES = [
   "sign-in-with-link",
   "confirm-email-change",
   "security",
+  "oauth/callback",
 ] as const;
 export type Route = (typeof ROUTES)[number];
 /** The routes of the mail pages: a page built with VITE_MAIL=off shows the home page there. */
@@ -51,7 +53,46 @@ function takeToken(): string | null {
   return token;
 }
 
+/** What an identity provider sent back to `oauth/callback` (RFC 6749 §4.1.2: a code, or an error). */
+export interface OAuthCallback {
+  code: string | null;
+  state: string | null;
+  error: string | null;
+  errorDescription: string | null;
+}
+
+/** The redirect URI this page gives the server: it must be one of the server's OAUTH_REDIRECT_URIS exactly, so no `?api=`. */
+export const oauthCallbackUrl = () => `${location.origin}${BASE}oauth/callback`;
+
+/**
+ * The provider's answer, taken out of the address bar before anything else
+ * runs, like a mailed token: the authorization code must not stay in the
+ * history or reach a Referer. Every parameter goes but `?api=` (providers add
+ * their own: `iss`, `scope`, `session_state`, …).
+ */
+function takeOAuthCallback(): OAuthCallback {
+  const url = new URL(location.href);
+  const get = (name: string) => url.searchParams.get(name);
+  const callback = {
+    code: get("code"),
+    state: get("state"),
+    error: get("error"),
+    errorDescription: get("error_description"),
+  };
+  const kept = api === null ? "" : `?api=${encodeURIComponent(api)}`;
+  history.replaceState(history.state, "", `${url.pathname}${kept}${url.hash}`);
+  return callback;
+}
+
 const linked = { route: routeOf(location.pathname), token: takeToken() };
+let oauthCallback = linked.route === "oauth/callback" ? takeOAuthCallback() : null;
+
+/** The provider's answer this page was opened with, once: a second call (Back, then Forward) gets null. */
+export function takeOAuthAnswer(): OAuthCallback | null {
+  const answer = oauthCallback;
+  oauthCallback = null;
+  return answer;
+}
 
 /** The token the page was opened with, if it was opened at `route`. */
 export const tokenFor = (route: Route) => (linked.route === route ? linked.token : null);

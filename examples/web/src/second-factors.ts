@@ -52,13 +52,21 @@ export interface SecondFactors {
   enter(route: Route): void;
   /** Someone signed in or out. */
   userChanged(user: User | null): void;
+  /**
+   * Runs a change that needs a recent sign-in; on REAUTHENTICATION_REQUIRED
+   * asks the person to confirm it is them, then runs it once more. Rejects
+   * with Cancelled when they close the dialog.
+   */
+  sensitive<T>(change: () => Promise<T>): Promise<T>;
+  /** The "confirm it's you" dialog on its own, for a change that cannot simply run again (an identity-provider link). */
+  confirmItsYou(): Promise<void>;
 }
 
 type Vars = Record<string, unknown>;
 type Doc<T> = TypedDocumentNode<T, Vars>;
 
 /** The person closed the "confirm it's you" dialog: the change is not made. */
-class Cancelled extends Error {}
+export class Cancelled extends Error {}
 
 /** What the browser's WebAuthn said, in words; null when the error came from somewhere else. */
 function passkeyProblem(error: unknown): string | null {
@@ -547,6 +555,18 @@ export function setUpSecondFactors(app: App): SecondFactors {
   return {
     mfaRequired,
     reset,
+    sensitive,
+    async confirmItsYou() {
+      // Outside the security page the factors were never loaded: the dialog offers a code or a passkey only if it knows.
+      if (!onSecurityPage) {
+        try {
+          factors = (await query(SECOND_FACTORS)).me.secondFactors;
+        } catch {
+          factors = []; // the password, then
+        }
+      }
+      return askToReauthenticate();
+    },
     enter(route) {
       onSecurityPage = route === "security";
       if (onSecurityPage) void enterSecurity();
