@@ -71,6 +71,12 @@ interface Tab {
   token(): string;
   failures: string[];
   pageErrors: string[];
+  /**
+   * What the page last stored under `oauth.pending` before leaving for a
+   * provider. Read through a hook, not from sessionStorage: on the provider's
+   * pages the tab is at another origin, whose storage is not the page's.
+   */
+  lastPending(): string | null;
 }
 
 describe.skipIf(!chromiumPresent() || !serverHasOAuth)(
@@ -146,10 +152,28 @@ describe.skipIf(!chromiumPresent() || !serverHasOAuth)(
         const body = await r.json().catch(() => ({}));
         answered.push({ operation, code: body?.errors?.[0]?.extensions?.code });
       });
+      const stored: string[] = [];
+      await context.exposeBinding("__pendingStored", (_source, value: string) => void stored.push(value));
+      await context.addInitScript(() => {
+        const setItem = Storage.prototype.setItem;
+        Storage.prototype.setItem = function (key: string, value: string) {
+          if (key === "oauth.pending") (globalThis as any).__pendingStored(value);
+          return setItem.call(this, key, value);
+        };
+      });
       const tab = await context.newPage();
       const pageErrors: string[] = [];
       tab.on("pageerror", (e) => pageErrors.push(e.message));
-      return { context, tab, answered, bodies, token: () => token, failures, pageErrors };
+      return {
+        context,
+        tab,
+        answered,
+        bodies,
+        token: () => token,
+        failures,
+        pageErrors,
+        lastPending: () => stored.at(-1) ?? null,
+      };
     }
 
     const shot = (tab: Page, name: string) => tab.screenshot({ path: join(ARTIFACTS, name), fullPage: true });
@@ -214,7 +238,7 @@ describe.skipIf(!chromiumPresent() || !serverHasOAuth)(
       // The provider was asked to come back to the page's callback, with PKCE; the page kept the state it carried.
       expect(authorization.searchParams.get("redirect_uri")).toBe(redirectUri);
       expect(authorization.searchParams.get("code_challenge_method")).toBe("S256");
-      const pending = JSON.parse((await pendingOf(tab))!);
+      const pending = JSON.parse(t.lastPending()!);
       expect(pending).toEqual({ provider: "acme", state: authorization.searchParams.get("state"), intent: "sign-in" });
       await shot(tab, "web-oauth-provider-login.png");
 
@@ -278,10 +302,12 @@ describe.skipIf(!chromiumPresent() || !serverHasOAuth)(
         "Link GitHub",
       ]);
       await tab.click('button.oauth-link[data-provider="acme"]');
-      expect(JSON.parse((await pendingOf(tab))!)).toMatchObject({
-        provider: "acme",
-        intent: "link",
-      });
+      await expect
+        .poll(() => JSON.parse(t.lastPending() ?? "null"))
+        .toMatchObject({
+          provider: "acme",
+          intent: "link",
+        });
       await throughProvider(tab, sub);
 
       // Back on the security page (a recent sign-in: no "confirm it's you"), the identity listed.
@@ -378,7 +404,7 @@ describe.skipIf(!chromiumPresent() || !serverHasOAuth)(
       await open(tab);
       await tab.click('button.oauth-sign-in[data-provider="acme"]');
       await tab.waitForSelector("input[name=login]");
-      expect(await pendingOf(tab)).not.toBeNull();
+      expect(t.lastPending()).not.toBeNull();
       await open(tab, `${crafted.pathname}${crafted.search}`);
       await refused();
 
