@@ -154,13 +154,14 @@ describe.skipIf(!chromiumPresent() || !serverHasOAuth)(
       });
       const stored: string[] = [];
       await context.exposeBinding("__pendingStored", (_source, value: string) => void stored.push(value));
-      await context.addInitScript(() => {
+      // A string: it runs in the page, where Storage exists (this file is compiled without the DOM's types).
+      await context.addInitScript(`{
         const setItem = Storage.prototype.setItem;
-        Storage.prototype.setItem = function (key: string, value: string) {
-          if (key === "oauth.pending") (globalThis as any).__pendingStored(value);
+        Storage.prototype.setItem = function (key, value) {
+          if (key === "oauth.pending") globalThis.__pendingStored(value);
           return setItem.call(this, key, value);
         };
-      });
+      }`);
       const tab = await context.newPage();
       const pageErrors: string[] = [];
       tab.on("pageerror", (e) => pageErrors.push(e.message));

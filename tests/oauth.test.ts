@@ -56,6 +56,10 @@ function githubUser(email: string | null, verified: boolean) {
   });
   return id;
 }
+/** The caller's linked identities. */
+async function linksOf(token: string): Promise<Array<{ id: string; provider: string; email: string | null }>> {
+  return (await gql(server.url, LINKED_ACCOUNTS, {}, { token })).body.data?.linkedAccounts ?? [];
+}
 const freshEmail = () => `local.${process.pid}.${++n}@example.com`;
 
 const claimsOf = (token: string) => decodePart(token, 1) as { sub: string; amr?: string[]; auth_time?: number };
@@ -397,8 +401,7 @@ describe("linking (BEHAVIOUR.md §9): provider verified × local verified × sig
 describe("unlinking", () => {
   it("refuses the last way to sign in; allows it once a password (or another identity) remains", async () => {
     const person = await signUpWithProvider(true);
-    const [link] = (await gql(server.url, LINKED_ACCOUNTS, {}, { token: person.accessToken })).body.data
-      ?.linkedAccounts;
+    const [link] = await linksOf(person.accessToken);
     const refused = await gql(server.url, UNLINK_OAUTH, { id: link.id }, { token: person.accessToken });
     expect(errorCode(refused)).toBe("BAD_USER_INPUT");
     expect(refused.body.errors?.[0]?.extensions?.field).toBe("id");
@@ -427,7 +430,7 @@ describe("unlinking", () => {
     const local = await localAccount(true);
     const { sub } = oidcUser(true, local.email);
     await finishOAuth(server.url, await providerCallback(server.url, providers, sub));
-    const [link] = (await gql(server.url, LINKED_ACCOUNTS, {}, { token: local.accessToken })).body.data?.linkedAccounts;
+    const [link] = await linksOf(local.accessToken);
 
     const stranger = await localAccount(true);
     expect(errorCode(await gql(server.url, UNLINK_OAUTH, { id: link.id }, { token: stranger.accessToken }))).toBe(
@@ -460,7 +463,7 @@ describe("second factors and takeovers", () => {
     const { app } = await enrollTotp(server.url, server.clock, person.accessToken);
     const r = await finishOAuth(server.url, await providerCallback(server.url, providers, person.sub));
     expect(errorCode(r)).toBe("MFA_REQUIRED");
-    const { mfaToken, methods } = r.body.errors?.[0]?.extensions as { mfaToken: string; methods: string[] };
+    const { mfaToken, methods } = (r.body.errors?.[0]?.extensions ?? {}) as { mfaToken: string; methods: string[] };
     expect(methods).toEqual(expect.arrayContaining(["TOTP", "RECOVERY_CODE"]));
     const verified = await verifyMfa(server.url, mfaToken, app.next());
     const token = verified.body.data?.verifyMfa.accessToken ?? "";
