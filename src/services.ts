@@ -209,6 +209,7 @@ export async function createServices(
     sessions,
     mfaChallenges,
     email,
+    mail.mail,
     {
       redirectUris: config.oauth.redirectUris,
       allowSignUp: config.oauth.allowSignUp,

@@ -451,9 +451,10 @@ describe("unlinking", () => {
       (await gql(server.url, UNLINK_OAUTH, { id: link.id }, { token: local.accessToken })).body.data
         ?.unlinkOAuthAccount,
     ).toBe(true);
-    expect(
-      (await gql(server.url, LINKED_ACCOUNTS, {}, { token: local.accessToken })).body.data?.linkedAccounts,
-    ).toEqual([]);
+    expect(await linksOf(local.accessToken)).toEqual([]);
+    // The owner hears of both: linked at sign-in without asking, then unlinked.
+    await sink.waitFor((m) => m.to === local.email && m.subject.includes("Acme can now sign in"));
+    await sink.waitFor((m) => m.to === local.email && m.subject.includes("Acme was unlinked"));
   });
 });
 

@@ -16,6 +16,8 @@ export const MAIL_TEMPLATES = [
   "second-factor-removed",
   "recovery-code-used",
   "second-factors-reset",
+  "provider-linked",
+  "provider-unlinked",
 ] as const;
 export type MailTemplate = (typeof MAIL_TEMPLATES)[number];
 
@@ -38,6 +40,9 @@ export interface MailParams {
   "recovery-code-used": { remaining: string };
   /** The operator's `reset-mfa` removed every factor. */
   "second-factors-reset": Record<string, never>;
+  /** BEHAVIOUR.md §9: an identity at `provider` (its display name) now signs in to the account, or no longer does. */
+  "provider-linked": { provider: string };
+  "provider-unlinked": { provider: string };
 }
 
 export type OutgoingMail = {

@@ -18,6 +18,8 @@ export const TEMPLATE_PARAMS: { [T in MailTemplate]: Record<keyof MailParams[T],
   "second-factor-removed": { factor: true },
   "recovery-code-used": { remaining: true },
   "second-factors-reset": {},
+  "provider-linked": { provider: true },
+  "provider-unlinked": { provider: true },
 };
 
 /** Given to every template besides its own params. */

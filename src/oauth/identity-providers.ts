@@ -113,7 +113,9 @@ class OidcProvider implements IdentityProvider {
       return configuration;
     }).catch((error: unknown) => {
       this.configuration = null;
-      throw error;
+      // Without its metadata nothing can be asked of the provider: whatever the cause (down,
+      // or a wrong OAUTH_<ID>_ISSUER, which the event's detail names), the client can only wait.
+      throw error instanceof ProviderError ? new ProviderError("unavailable", `discovery: ${error.detail}`) : error;
     });
     return this.configuration;
   }

@@ -12,6 +12,7 @@ import type { OAuthStore, StoredLinkedAccount } from "../db/stores/oauth-store";
 import type { UserSummary } from "../db/stores/session-store";
 import { summaryOf, type UserStore } from "../db/stores/user-store";
 import { transaction } from "../db/transaction";
+import type { MailQueue } from "../email/email-accounts";
 import {
   accountExists,
   badUserInput,
@@ -64,6 +65,8 @@ export class OAuthAccounts {
     private readonly sessions: Sessions,
     private readonly secondFactor: SecondFactorGate,
     private readonly mail: AccountMail,
+    /** Notices of a sign-in method added or removed (like a second factor's, §8). */
+    private readonly notices: MailQueue,
     private readonly policy: OAuthPolicy,
     private readonly clock: Clock,
     private readonly events: AuthEventSink,
@@ -95,7 +98,7 @@ export class OAuthAccounts {
     const { provider, identity } = await this.identify(em, callback, client);
     const outcome = await this.retryOnConflict(() =>
       transaction(em, async (tx) => {
-        const user = await this.resolve(tx, identity);
+        const user = await this.resolve(tx, identity, client);
         // RFC 8176 has no value for "a federated provider": the provider's id, as §5 says.
         const amr = [provider.id];
         const required = await this.secondFactor.challengeIfEnrolled(tx, user.id, amr);
@@ -103,6 +106,7 @@ export class OAuthAccounts {
       }),
     );
     this.mail.mailQueued();
+    this.notices.wake();
     if ("required" in outcome) {
       this.events({ event: "mfa_required", outcome: "success", userId: outcome.userId, ip: client.ip });
       throw mfaRequired(outcome.required.mfaToken, outcome.required.methods);
@@ -131,13 +135,22 @@ export class OAuthAccounts {
         const existing = await this.store.findLink(tx, identity.provider, identity.subject);
         const decision = decideLink(existing?.userId ?? null, viewer.user.id);
         if (decision.action === "refuse") {
-          this.events({ event: "oauth_linked", outcome: "failure", reason: decision.reason, userId: viewer.user.id });
+          this.events({
+            event: "oauth_linked",
+            outcome: "failure",
+            reason: decision.reason,
+            userId: viewer.user.id,
+            ip: client.ip,
+          });
           throw accountExists();
         }
         if (existing !== null) return existing;
-        return this.insertLink(tx, viewer.user.id, identity);
+        const link = await this.insertLink(tx, viewer.user.id, identity);
+        await this.notify(tx, "provider-linked", viewer.user.email, identity.provider);
+        return link;
       }),
     );
+    this.notices.wake();
     this.events({ event: "oauth_linked", outcome: "success", userId: viewer.user.id, ip: client.ip });
     return linked;
   }
@@ -163,7 +176,10 @@ export class OAuthAccounts {
         );
       }
       await this.store.deleteLink(tx, id, userId);
+      const provider = links.find((link) => link.id === id)?.provider ?? "";
+      await this.notify(tx, "provider-unlinked", viewer.user.email, provider);
     });
+    this.notices.wake();
     this.events({ event: "oauth_unlinked", outcome: "success", userId, ip: client.ip });
   }
 
@@ -211,7 +227,7 @@ export class OAuthAccounts {
   }
 
   /** The user a sign-in resolves to, creating or linking as `decideSignIn` says; throws its refusals. */
-  private async resolve(tx: EntityManager, identity: ProviderIdentity): Promise<UserSummary> {
+  private async resolve(tx: EntityManager, identity: ProviderIdentity, client: ClientInfo): Promise<UserSummary> {
     const now = this.clock.now();
     const link = await this.store.findLink(tx, identity.provider, identity.subject);
     const sameEmail =
@@ -232,6 +248,8 @@ export class OAuthAccounts {
       }
       case "link-and-sign-in":
         await this.insertLink(tx, decision.userId, identity);
+        // Linked without the user asking: they hear of it, as of any new way into the account.
+        await this.notify(tx, "provider-linked", (sameEmail as UserSummary).email, identity.provider);
         return sameEmail as UserSummary;
       case "create": {
         const user = tx.create(User, {
@@ -248,7 +266,7 @@ export class OAuthAccounts {
         return summaryOf(user);
       }
       case "refuse":
-        this.events({ event: "oauth_sign_in", outcome: "failure", reason: decision.reason });
+        this.events({ event: "oauth_sign_in", outcome: "failure", reason: decision.reason, ip: client.ip });
         if (decision.reason === "ACCOUNT_EXISTS") throw accountExists();
         if (decision.reason === "SIGN_UP_DISABLED") throw featureDisabled("Sign-up through an identity provider");
         throw badUserInput(
@@ -256,6 +274,16 @@ export class OAuthAccounts {
           "The provider shared no email address; allow it to share one, or sign up with an email and password",
         );
     }
+  }
+
+  private notify(
+    tx: EntityManager,
+    template: "provider-linked" | "provider-unlinked",
+    to: string,
+    providerId: string,
+  ): Promise<void> {
+    const provider = this.providers.get(providerId)?.name ?? providerId;
+    return this.notices.enqueue(tx, { template, to, params: { provider } });
   }
 
   private async insertLink(
