@@ -193,6 +193,26 @@ describe("sign-in with an OpenID Connect provider", () => {
   });
 });
 
+describe("a provider that puts the email in the ID token", () => {
+  it("takes it from there without asking the userinfo endpoint", async () => {
+    const own = await startProviders({ emailInIdToken: true });
+    const ownServer = await startServer(own.env);
+    try {
+      const sub = `id-token-${process.pid}-${++n}`;
+      own.op.users.set(sub, { sub, email: freshEmail(), email_verified: true });
+      const input = await throughProvider(own, await startOAuth(ownServer.url, "acme"), sub);
+      // Only the (re-signed) ID token says this address; userinfo would give the other one.
+      const fromIdToken = freshEmail();
+      own.op.tamperIdToken((claims) => ({ ...claims, email: fromIdToken }));
+      const r = await finishOAuth(ownServer.url, input);
+      expect(r.body.data?.finishOAuthSignIn.user.email).toBe(fromIdToken);
+    } finally {
+      await ownServer.close();
+      await own.stop();
+    }
+  });
+});
+
 describe("sign-in with GitHub", () => {
   it("signs up with the verified primary address, then signs in by the numeric id whatever the address becomes", async () => {
     const email = freshEmail();
