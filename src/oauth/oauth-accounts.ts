@@ -240,10 +240,14 @@ export class OAuthAccounts {
     });
     switch (decision.action) {
       case "sign-in": {
-        await this.store.touchLink(tx, (link as StoredLinkedAccount).id, identity.email, identity.emailVerified, now);
-        const user = await this.users.findById(tx, decision.userId);
+        // Lock order: the user's row, then the link (as link-and-sign-in and unlink take them).
+        // Touching the link first deadlocked on PostgreSQL with a racing first sign-in that held
+        // the row (lockByEmail) and waited on this link's unique key, while this session's
+        // insert waited on the row (its foreign key's KEY SHARE).
+        const user = await this.users.lockById(tx, decision.userId);
         // Deleted between the two reads: the cascade took the link too.
         if (user === null) throw invalidToken();
+        await this.store.touchLink(tx, (link as StoredLinkedAccount).id, identity.email, identity.emailVerified, now);
         return user;
       }
       case "link-and-sign-in":
