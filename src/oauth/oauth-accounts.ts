@@ -247,7 +247,17 @@ export class OAuthAccounts {
         const user = await this.users.lockById(tx, decision.userId);
         // Deleted between the two reads: the cascade took the link too.
         if (user === null) throw invalidToken();
-        await this.store.touchLink(tx, (link as StoredLinkedAccount).id, identity.email, identity.emailVerified, now);
+        // Unlinked between the read above and the lock: decide again without it.
+        if (
+          !(await this.store.touchLink(
+            tx,
+            (link as StoredLinkedAccount).id,
+            identity.email,
+            identity.emailVerified,
+            now,
+          ))
+        )
+          throw new ResolveAgain();
         return user;
       }
       case "link-and-sign-in":
@@ -311,13 +321,14 @@ export class OAuthAccounts {
   /**
    * Two first sign-ins of one identity (or a registration of its email) at
    * once: the loser's insert violates a unique index. Run again, it sees the
-   * winner's row and decides from that (signs in, or ACCOUNT_EXISTS).
+   * winner's row and decides from that (signs in, or ACCOUNT_EXISTS). Also
+   * when the link it read was removed before the user's row was locked.
    */
   private async retryOnConflict<T>(work: () => Promise<T>): Promise<T> {
     try {
       return await work();
     } catch (error) {
-      if (!(error instanceof UniqueConstraintViolationException)) throw error;
+      if (!(error instanceof UniqueConstraintViolationException || error instanceof ResolveAgain)) throw error;
       return work();
     }
   }
@@ -350,4 +361,9 @@ export class OAuthAccounts {
       throw error.kind === "unavailable" ? providerUnavailable(PROVIDER_RETRY_AFTER_SECONDS) : invalidToken();
     }
   }
+}
+
+/** The facts a resolution read changed before it could act on them (a link removed meanwhile): run it again. */
+class ResolveAgain extends Error {
+  override name = "ResolveAgain";
 }

@@ -116,9 +116,9 @@ export class OAuthStore {
     ]);
   }
 
-  /** A sign-in through it: what the provider says now about the email, and when. */
+  /** A sign-in through it: what the provider says now about the email, and when. False when the link is gone. */
   async touchLink(em: EntityManager, id: string, email: string | null, emailVerified: boolean, now: Date) {
-    await execute(em, SQL.touchLink, [email, emailVerified, now, id]);
+    return (await execute(em, SQL.touchLink, [email, emailVerified, now, id])) > 0;
   }
 
   /** True when the link existed and was the user's. */
