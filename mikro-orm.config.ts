@@ -9,7 +9,7 @@ import { migrationsList as sqliteMigrations } from "./src/db/migrations/sqlite";
 export interface OrmHooks {
   /** Receives MikroORM's own messages (migrations). */
   log?: (message: string) => void;
-  /** Receives each SQL statement run; for instrumentation and tests. */
+  /** Receives each SQL statement run (its text, without values); for instrumentation and tests. */
   onQuery?: (sql: string) => void;
 }
 
@@ -68,15 +68,14 @@ function cacheStatements(conn: SqliteConnection): void {
  * disk so the compiled server and the tests run exactly the same ones.
  */
 export function createOrmConfig(database: DatabaseConfig, hooks: OrmHooks = {}): Options {
-  const { log, onQuery } = hooks;
+  const { log } = hooks;
   const common = {
     entities,
     extensions: [Migrator],
     // MikroORM's own messages (the migrator's) go to the app's JSON log, uncoloured.
     colors: false,
-    // SQL is never logged (literals hold user data); it can only be observed through onQuery.
-    ...(onQuery ? { debug: ["query" as const] } : {}),
-    logger: (message: string) => (message.startsWith("[query]") ? onQuery?.(message) : log?.(message)),
+    // SQL is never logged (literals hold user data); it can only be observed through onQuery (src/db/orm.ts).
+    logger: (message: string) => log?.(message),
     // Per-request forks only: a shared identity map across requests would leak state.
     allowGlobalContext: false,
     // knex reports dropped connections (a database restart) itself; into the JSON log, not bare console lines.

@@ -25,6 +25,10 @@ export async function openDatabase(
     chmodSync(database.path, 0o600);
   }
   const orm = await MikroORM.init(createOrmConfig(database, hooks));
+  const { onQuery } = hooks;
+  // Every statement passes knex, the ORM's and the hand-written ones of src/db/sql.ts alike
+  // (MikroORM's own query log sees only the former).
+  if (onQuery) knexOf(orm).on("query", (query: { sql: string }) => onQuery(query.sql));
   if (migrate) await applyMigrations(orm, database);
   return orm;
 }
@@ -50,8 +54,7 @@ const MIGRATION_LOCK = "graphql-auth-server:migrations";
 export async function applyMigrations(orm: Orm, database: DatabaseConfig): Promise<string[]> {
   const up = async () => (await orm.getMigrator().up()).map((m) => m.name);
   if (database.kind !== "postgres") return withoutForeignKeyActions(orm, up);
-  const knex = (orm.em.getConnection() as AbstractSqlConnection).getKnex();
-  return knex.transaction(async (lock) => {
+  return knexOf(orm).transaction(async (lock) => {
     await lock.raw("select pg_advisory_xact_lock(hashtext(?))", [MIGRATION_LOCK]);
     return up();
   });
@@ -78,6 +81,10 @@ async function withoutForeignKeyActions(orm: Orm, migrate: () => Promise<string[
   } finally {
     await connection.execute("pragma foreign_keys = on");
   }
+}
+
+function knexOf(orm: Orm) {
+  return (orm.em.getConnection() as AbstractSqlConnection).getKnex();
 }
 
 function createOwnerOnly(path: string): void {
