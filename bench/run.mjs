@@ -1,4 +1,4 @@
-// npm run bench [-- --smoke] [-- --duration 10] [-- --connections 16] [-- --profile me|refresh|login]
+// npm run bench [-- --smoke] [-- --duration 10] [-- --connections 16] [-- --profile me|refresh|login] [-- --hot]
 //
 // Builds the server, starts it with production settings on a fresh SQLite file
 // (or on DATABASE_URL when it is postgres://), seeds users, and measures the
@@ -27,6 +27,8 @@ const { values: flags } = parseArgs({
     connections: { type: "string" },
     // --profile me|refresh|login: only that row, the server under --cpu-prof; prints where its time goes.
     profile: { type: "string" },
+    // --hot: only the two ceilings, `me` and `refreshToken`, and their ratios (a minute, for comparing changes).
+    hot: { type: "boolean", default: false },
   },
 });
 const smoke = flags.smoke;
@@ -206,6 +208,21 @@ async function bench() {
   row("ceiling: Apollo + type-graphql, in memory", await measure(apollo, { request: meRequest }));
   row("me (session check in the database)", await scenarios.me());
   row("refreshToken rotation chains", await scenarios.refresh());
+  if (flags.hot) {
+    const apolloRps = rows[1].rps;
+    console.log(
+      `\n${cpus()[0]?.model ?? "cpu"} × ${availableParallelism()}, Node ${process.version}, ${databaseUrl.split(":")[0]}, ${connections} connections, ${duration} s per row\n`,
+    );
+    console.log("| operation | req/s | p50 ms | p99 ms | errors | ÷ Apollo ceiling |");
+    console.log("|---|---:|---:|---:|---:|---:|");
+    for (const r of rows) {
+      console.log(
+        `| ${r.operation} | ${r.rps.toFixed(0)} | ${r.p50} | ${r.p99} | ${r.errors} | ${(r.rps / apolloRps).toFixed(2)} |`,
+      );
+    }
+    if (rows.some((r) => r.errors > 0)) process.exitCode = 1;
+    return;
+  }
 
   // Storage: every table's rows before and after many rotations of one session.
   const storage = await (async () => {
