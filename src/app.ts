@@ -3,7 +3,8 @@ import cookie from "@fastify/cookie";
 import Fastify, { type FastifyInstance } from "fastify";
 import type { Clock } from "./clock";
 import type { Config } from "./config";
-import { type Orm, openDatabase } from "./db/orm";
+import { databaseIsOpen, type Orm, openDatabase } from "./db/orm";
+import { SqliteReads } from "./db/sqlite-reads";
 import { OutboxStore } from "./db/stores/outbox-store";
 import { startApollo } from "./graphql/apollo";
 import { createContext } from "./graphql/context";
@@ -85,16 +86,22 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     onQuery: options.onQuery,
   });
   app.decorate("orm", orm);
+  const sqliteReads =
+    config.database.kind === "sqlite"
+      ? new SqliteReads(config.database.path, { isOpen: () => databaseIsOpen(orm), onQuery: options.onQuery })
+      : undefined;
   // Work requests started and did not wait for (email/deferred-work.ts) finishes first.
   let beforeDatabaseCloses = async () => {};
   app.addHook("onClose", async () => {
     await beforeDatabaseCloses();
+    sqliteReads?.close();
     await orm.close();
   });
 
   const metrics = new Metrics();
   const services = await createServices(config, {
     clock: options.clock,
+    sqliteReads,
     events: (event) => {
       metrics.countAuthEvent(event);
       const warn =

@@ -10,6 +10,7 @@ import { SessionAdministration } from "./auth/session-administration";
 import { Sessions } from "./auth/sessions";
 import { type Clock, systemClock } from "./clock";
 import type { Config, OperatorConfig, OperatorMailConfig } from "./config";
+import type { SqliteReads } from "./db/sqlite-reads";
 import { EmailTokenStore } from "./db/stores/email-token-store";
 import { LoginAttemptStore } from "./db/stores/login-attempt-store";
 import { MfaChallengeStore } from "./db/stores/mfa-challenge-store";
@@ -104,6 +105,8 @@ export interface OperatorServices {
 
 export interface ServiceOptions {
   events?: AuthEventSink;
+  /** SQLite: the read connection of the per-request session check (the server opens and closes it). */
+  sqliteReads?: SqliteReads;
   /** What the mail worker reports (sent, retried, failed). */
   mailEvents?: MailEventSink;
   /** Tests pass a clock they can move. */
@@ -113,7 +116,7 @@ export interface ServiceOptions {
 /** Expensive set-up done once per process: keys, argon2 dummy hash. */
 export async function createServices(
   config: Config,
-  { events = ignoreEvents, mailEvents = ignoreMailEvents, clock = systemClock }: ServiceOptions = {},
+  { events = ignoreEvents, mailEvents = ignoreMailEvents, clock = systemClock, sqliteReads }: ServiceOptions = {},
 ): Promise<Services> {
   const accessTokens = new AccessTokens({
     keys: config.jwt.keys,
@@ -123,7 +126,7 @@ export async function createServices(
     clock,
   });
   const sessions = new Sessions(
-    new SessionStore(config.database.kind),
+    new SessionStore(config.database.kind, sqliteReads ?? null),
     new RefreshTokenProofs(config.secretKeys),
     accessTokens,
     {

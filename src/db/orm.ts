@@ -83,6 +83,11 @@ async function withoutForeignKeyActions(orm: Orm, migrate: () => Promise<string[
   }
 }
 
+/** False once the ORM's database was closed (knex drops its pool): a cheap property read, no query. */
+export function databaseIsOpen(orm: Orm): boolean {
+  return (knexOf(orm).client as { pool?: unknown }).pool != null;
+}
+
 function knexOf(orm: Orm) {
   return (orm.em.getConnection() as AbstractSqlConnection).getKnex();
 }

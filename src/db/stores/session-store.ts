@@ -5,6 +5,7 @@ import type { Role, SessionEndReason } from "../entities";
 export type { SessionEndReason };
 
 import { batchDeleteSql, dateOf, execute, queryRows, type Row } from "../sql";
+import type { SqliteReads } from "../sqlite-reads";
 
 /**
  * Every SQL statement about sessions, and the mapping of their rows. The
@@ -136,7 +137,11 @@ export class SessionStore {
   private readonly forRefreshSql: string;
   private readonly pruneSql: Record<SessionDeath, string>;
 
-  constructor(private readonly dialect: Dialect) {
+  constructor(
+    private readonly dialect: Dialect,
+    /** SQLite: the per-request check on a read connection of its own (`sqlite-reads.ts`); else through the ORM's. */
+    private readonly reads: SqliteReads | null = null,
+  ) {
     // PostgreSQL: the session row is locked before it is read, so a concurrent
     // rotation on any connection or instance waits and then sees this one's write.
     this.forRefreshSql = dialect === "postgres" ? `${SQL.forRefresh} for update of s` : SQL.forRefresh;
@@ -241,8 +246,22 @@ export class SessionStore {
     userId: string,
     now: Date,
   ): Promise<{ session: SessionRecord; user: UserSummary } | null> {
-    const [row] = await queryRows(em, SQL.viewer, [sessionId, userId, now]);
+    const params = [sessionId, userId, now];
+    // Inside a transaction the check must see that transaction's writes: the ORM's connection.
+    const row =
+      this.reads !== null && em.getTransactionContext() === undefined
+        ? this.readDirectly(em, SQL.viewer, params)
+        : (await queryRows(em, SQL.viewer, params))[0];
     return row === undefined ? null : { session: sessionOf(row), user: userOf(row) };
+  }
+
+  private readDirectly(em: EntityManager, sql: string, params: unknown[]): Row | undefined {
+    try {
+      return (this.reads as SqliteReads).get(sql, params);
+    } catch (error) {
+      // The same typed exceptions as every other statement (a locked file becomes SERVICE_UNAVAILABLE).
+      throw em.getDriver().convertException(error as Error);
+    }
   }
 
   /** One of the user's sessions, active or not. */
