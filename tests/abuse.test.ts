@@ -597,6 +597,21 @@ describe("HTTP hardening", () => {
     expect(r.headers.get("x-content-type-options")).toBe("nosniff");
     expect(r.headers.get("content-type")).toMatch(/^application\/(graphql-response\+)?json; charset=utf-8/);
     expect(r.headers.get("x-powered-by")).toBeNull();
+    // helmet's set, computed once at start (src/http/security.ts); outside production no CSP (the Sandbox page needs its CDN).
+    expect(
+      Object.fromEntries(
+        ["strict-transport-security", "x-frame-options", "referrer-policy", "cross-origin-opener-policy"].map((h) => [
+          h,
+          r.headers.get(h),
+        ]),
+      ),
+    ).toEqual({
+      "strict-transport-security": "max-age=31536000; includeSubDomains",
+      "x-frame-options": "SAMEORIGIN",
+      "referrer-policy": "no-referrer",
+      "cross-origin-opener-policy": "same-origin",
+    });
+    expect(r.headers.get("content-security-policy")).toBeNull();
   });
 
   it.each(["PUT", "DELETE", "PATCH"])("answers %s /graphql with 405", async (method) => {

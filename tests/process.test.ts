@@ -128,6 +128,11 @@ describe("production mode", () => {
       expect(typo.text).not.toMatch(/Did you mean/);
       const page = await fetch(`${server.url}/graphql`, { headers: { accept: "text/html" } });
       expect(await page.text()).not.toMatch(/embeddable-sandbox|sandbox\.embed/i);
+      // Nothing here serves HTML in production: a CSP that allows nothing, on every response.
+      for (const r of [typo, page]) {
+        expect(r.headers.get("content-security-policy")).toBe("default-src 'none';frame-ancestors 'none'");
+        expect(r.headers.get("strict-transport-security")).toBe("max-age=31536000; includeSubDomains");
+      }
     } finally {
       await server.stop();
     }

@@ -1,10 +1,12 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
 import cors from "@fastify/cors";
-import helmet from "@fastify/helmet";
 import type { FastifyInstance } from "fastify";
+import helmet, { type HelmetOptions } from "helmet";
 
 /**
  * HTTP hardening in one place:
- * - helmet: `X-Content-Type-Options: nosniff`, HSTS, framing and referrer rules.
+ * - helmet: `X-Content-Type-Options: nosniff`, HSTS, framing and referrer rules
+ *   (computed once, `helmetHeaders`).
  *   Outside production the CSP stays off, because the Sandbox page loads from
  *   Apollo's CDN. In production nothing here serves HTML, so `default-src 'none'`.
  * - CORS: only the origins listed in CORS_ORIGINS, never reflected blindly and
@@ -15,13 +17,17 @@ export async function registerHttpSecurity(
   app: FastifyInstance,
   { production, corsOrigins }: { production: boolean; corsOrigins: string[] },
 ): Promise<void> {
-  await app.register(helmet, {
+  const headers = helmetHeaders({
     contentSecurityPolicy: production
       ? { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } }
       : false,
     crossOriginEmbedderPolicy: false,
     // One year (ASVS 3.4.1); only browsers on HTTPS honour it.
     strictTransportSecurity: { maxAge: 31_536_000, includeSubDomains: true },
+  });
+  app.addHook("onRequest", (_request, reply, done) => {
+    reply.headers(headers);
+    done();
   });
   const allowed = new Set(corsOrigins);
   const listed = {
@@ -42,4 +48,31 @@ export async function registerHttpSecurity(
       callback(null, origin !== undefined && allowed.has(origin) ? listed : { origin: false });
     },
   });
+}
+
+/**
+ * The headers helmet sets, computed once. With these options they are the
+ * same for every response (no CSP nonces), yet helmet's middleware works
+ * them out again per request: parsing the CSP directives and naming each
+ * header cost about 7 % of a `me` request (bench/RESULTS.md). So helmet runs
+ * once, at start, against a stand-in response, and each reply gets the result.
+ */
+export function helmetHeaders(options: HelmetOptions): Record<string, string> {
+  const headers: Record<string, string> = {};
+  const response = {
+    setHeader: (name: string, value: string) => {
+      headers[name.toLowerCase()] = String(value);
+    },
+    removeHeader: (name: string) => {
+      delete headers[name.toLowerCase()];
+    },
+  };
+  let finished = false;
+  helmet(options)({} as IncomingMessage, response as unknown as ServerResponse, (error?: unknown) => {
+    if (error) throw error;
+    finished = true;
+  });
+  // helmet's middleware is synchronous for static options; anything else would be a surprise worth a crash at start.
+  if (!finished) throw new Error("helmet did not finish synchronously");
+  return headers;
 }
