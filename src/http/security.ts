@@ -25,8 +25,10 @@ export async function registerHttpSecurity(
     // One year (ASVS 3.4.1); only browsers on HTTPS honour it.
     strictTransportSecurity: { maxAge: 31_536_000, includeSubDomains: true },
   });
+  const entries = Object.entries(headers);
+  // On the raw response, where helmet itself puts them (as @fastify/helmet did).
   app.addHook("onRequest", (_request, reply, done) => {
-    reply.headers(headers);
+    for (const [name, value] of entries) reply.raw.setHeader(name, value);
     done();
   });
   const allowed = new Set(corsOrigins);
