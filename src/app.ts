@@ -129,7 +129,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   }
   const apollo = await startApollo(app, config, [metrics.apolloPlugin()]);
   registerGraphQLRoute(app, apollo, async (request, reply) =>
-    createContext(request, reply, orm.em.fork(), services, config.refreshTokenTransport),
+    createContext(request, reply, () => orm.em.fork(), services, config.refreshTokenTransport),
   );
   registerHealthRoutes(app, orm);
   registerJwksRoute(app, config.jwt.keys);

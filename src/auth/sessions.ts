@@ -307,9 +307,13 @@ export class Sessions {
     }
   }
 
-  /** The per-request check: the session an access token names, if it is the user's and active, with the user. */
+  /**
+   * The per-request check, outside any transaction: the session an access
+   * token names, if it is the user's and active, with the user. `em` is asked
+   * for only when the check goes through the ORM's connection.
+   */
   findActive(
-    em: EntityManager,
+    em: () => EntityManager,
     sessionId: string,
     userId: string,
   ): Promise<{ session: SessionRecord; user: UserSummary } | null> {

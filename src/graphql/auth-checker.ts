@@ -12,7 +12,8 @@ export function loadViewer(context: GraphQLContext): Promise<Viewer> {
   context.viewer ??= (async () => {
     const { token } = context;
     if (!token.ok) throw unauthenticated(token.reason);
-    const viewer = await context.services.sessions.findActive(context.em, token.claims.sid, token.claims.sub);
+    // The request's EntityManager only if the check needs it (PostgreSQL): on SQLite it reads on its own connection.
+    const viewer = await context.services.sessions.findActive(() => context.em, token.claims.sid, token.claims.sub);
     if (viewer === null) throw unauthenticated("REVOKED");
     return viewer;
   })();

@@ -13,8 +13,11 @@ export interface Viewer {
 }
 
 export interface GraphQLContext {
-  /** A fork per request: nothing in its identity map outlives the request. */
-  em: EntityManager;
+  /**
+   * A fork per request: nothing in its identity map outlives the request.
+   * Made at first use: the session check alone (`me`) needs none.
+   */
+  readonly em: EntityManager;
   services: Services;
   client: ClientInfo;
   refreshTokens: RefreshTokenTransport;
@@ -36,7 +39,7 @@ const EMPTY_BEARER = /^\s*(Bearer\s*)?$/i;
 export function createContext(
   request: FastifyRequest,
   reply: FastifyReply,
-  em: EntityManager,
+  fork: () => EntityManager,
   services: Services,
   transport: TransportMode,
 ): GraphQLContext {
@@ -47,8 +50,12 @@ export function createContext(
     const match = BEARER.exec(header);
     token = match?.[1] ? services.accessTokens.verify(match[1]) : { ok: false, reason: "INVALID" };
   }
+  let em: EntityManager | undefined;
   return {
-    em,
+    get em() {
+      em ??= fork();
+      return em;
+    },
     services,
     token,
     client: { ip: request.ip ?? null, userAgent: request.headers["user-agent"] ?? null },

@@ -1,7 +1,7 @@
 import type { ApolloServerPlugin } from "@apollo/server";
-import { GraphQLError, getVariableValues } from "graphql";
+import { GraphQLError, getVariableValues, type OperationDefinitionNode } from "graphql";
 import { badUserInput } from "../errors";
-import { operationCost } from "./cost-limit";
+import { type OperationCost, operationCost } from "./cost-limit";
 import { fragmentsOf, type OperationInput } from "./executed-fields";
 import { findMalformedString, type MalformedString } from "./input-hygiene";
 import { LargeOperationGate } from "./large-operations";
@@ -15,6 +15,21 @@ const PROBLEMS: Record<MalformedString["problem"], string> = {
 /** Refused before execution, like the depth and alias limits: 400, nothing ran. */
 const tooCostly = (message: string) =>
   new GraphQLError(message, { extensions: { code: "GRAPHQL_VALIDATION_FAILED", http: { status: 400 } } });
+
+/** What the walks below find in an operation. */
+interface Findings {
+  malformed: MalformedString | null;
+  cost: OperationCost;
+}
+
+/**
+ * Findings of operations without variables, by their node. Apollo keeps one
+ * parsed document per query text (its document store), so the operation
+ * every client sends all day (`query Me { me { … } }`) is one node, and what
+ * the walks find in it cannot change: they ran for every request, about 5 %
+ * of `me` (bench/RESULTS.md). A WeakMap: a document Apollo forgets goes too.
+ */
+const constantFindings = new WeakMap<OperationDefinitionNode, Findings>();
 
 /**
  * The checks that need the variables' values, so cannot be validation rules
@@ -37,24 +52,29 @@ export function operationChecks(): ApolloServerPlugin {
       return {
         async didResolveOperation({ schema, document, operation, request }) {
           if (!operation) return; // no such operation: execution reports it
-          const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], request.variables ?? {}, {
-            maxErrors: 1,
-          });
-          // Variables of the wrong type: execution refuses them itself (BAD_USER_INPUT, 400), value not echoed.
-          if (coerced.errors) return;
-          const input: OperationInput = {
-            schema,
-            operation,
-            fragments: fragmentsOf(document),
-            variables: coerced.coerced,
-          };
+          const constant = (operation.variableDefinitions?.length ?? 0) === 0;
+          let findings = constant ? constantFindings.get(operation) : undefined;
+          if (findings === undefined) {
+            const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], request.variables ?? {}, {
+              maxErrors: 1,
+            });
+            // Variables of the wrong type: execution refuses them itself (BAD_USER_INPUT, 400), value not echoed.
+            if (coerced.errors) return;
+            const input: OperationInput = {
+              schema,
+              operation,
+              fragments: fragmentsOf(document),
+              variables: coerced.coerced,
+            };
+            findings = { malformed: findMalformedString(input), cost: operationCost(input) };
+            if (constant) constantFindings.set(operation, findings);
+          }
 
-          const malformed = findMalformedString(input);
+          const { malformed, cost } = findings;
           if (malformed) {
             const error = badUserInput(malformed.field, `${malformed.field} ${PROBLEMS[malformed.problem]}`);
             throw new GraphQLError(error.message, { originalError: error, extensions: { http: { status: 400 } } });
           }
-          const cost = operationCost(input);
           if (cost.listItems > LIMITS.maxListItems) {
             throw tooCostly(
               `The operation may return ${cost.listItems} list items; at most ${LIMITS.maxListItems} are allowed (first × nesting × aliases)`,

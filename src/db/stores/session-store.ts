@@ -239,28 +239,31 @@ export class SessionStore {
     if (this.dialect === "postgres") await queryRows(tx, SQL.lockAllOfUser, [userId]);
   }
 
-  /** The per-request check: the session an access token names, if active and the user's, with the user. */
+  /**
+   * The per-request check, outside any transaction: the session an access
+   * token names, if active and the user's, with the user. On SQLite on the
+   * read connection; `em` is asked for only otherwise (or to type an error).
+   */
   async findActiveWithUser(
-    em: EntityManager,
+    em: () => EntityManager,
     sessionId: string,
     userId: string,
     now: Date,
   ): Promise<{ session: SessionRecord; user: UserSummary } | null> {
     const params = [sessionId, userId, now];
-    // Inside a transaction the check must see that transaction's writes: the ORM's connection.
     const row =
-      this.reads !== null && em.getTransactionContext() === undefined
-        ? this.readDirectly(em, SQL.viewer, params)
-        : (await queryRows(em, SQL.viewer, params))[0];
+      this.reads !== null ? this.readDirectly(em, SQL.viewer, params) : (await queryRows(em(), SQL.viewer, params))[0];
     return row === undefined ? null : { session: sessionOf(row), user: userOf(row) };
   }
 
-  private readDirectly(em: EntityManager, sql: string, params: unknown[]): Row | undefined {
+  private readDirectly(em: () => EntityManager, sql: string, params: unknown[]): Row | undefined {
     try {
       return (this.reads as SqliteReads).get(sql, params);
     } catch (error) {
       // The same typed exceptions as every other statement (a locked file becomes SERVICE_UNAVAILABLE).
-      throw em.getDriver().convertException(error as Error);
+      throw em()
+        .getDriver()
+        .convertException(error as Error);
     }
   }
 
