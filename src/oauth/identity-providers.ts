@@ -122,7 +122,8 @@ class OidcProvider implements IdentityProvider {
 }
 
 /**
- * The callback URL as the provider sent the browser to it. The contract's
+ * The callback URL as the provider sent the browser to it (for GitHub, which
+ * advertises no `iss`, just the code and state). The contract's
  * callback input has no `iss` (RFC 9207), which openid-client requires when
  * the provider advertises it; it is supplied here because the flow was
  * bound to this provider when it started (its state names it), the
@@ -189,14 +190,15 @@ class GitHubProvider implements IdentityProvider {
   }
 
   async identify(callback: ProviderCallback): Promise<ProviderIdentity> {
-    const url = new URL(callback.redirectUri);
-    url.searchParams.set("code", callback.code);
-    url.searchParams.set("state", callback.state);
     return guarded(async () => {
-      const tokens = await client.authorizationCodeGrant(this.configuration, url, {
-        pkceCodeVerifier: callback.codeVerifier,
-        expectedState: callback.state,
-      });
+      const tokens = await client.authorizationCodeGrant(
+        this.configuration,
+        callbackUrl(this.configuration, callback),
+        {
+          pkceCodeVerifier: callback.codeVerifier,
+          expectedState: callback.state,
+        },
+      );
       const user = (await this.api("/user", tokens.access_token)) as GitHubUser;
       if (typeof user?.id !== "number") throw new ProviderError("rejected", "GitHub user without an id");
       // Without the user:email scope granted (the user may untick it) the list is refused: use the public email, unverified.

@@ -64,7 +64,8 @@ export class OAuthAccounts {
     private readonly users: UserStore,
     private readonly sessions: Sessions,
     private readonly secondFactor: SecondFactorGate,
-    private readonly mail: AccountMail,
+    /** The new account's verification mail, as after `register`. */
+    private readonly mail: Pick<AccountMail, "queueVerification">,
     /** Notices of a sign-in method added or removed (like a second factor's, §8). */
     private readonly notices: MailQueue,
     private readonly policy: OAuthPolicy,
@@ -90,7 +91,7 @@ export class OAuthAccounts {
       throw badUserInput("redirectUri", "This redirect URI is not on the server's list (OAUTH_REDIRECT_URIS)");
     }
     const flow = await this.flows.start(em, { provider: provider.id, redirectUri, userId });
-    return this.talk(() => provider.authorizationUrl(redirectUri, flow), "oauth_sign_in", userId);
+    return this.talk(() => provider.authorizationUrl(redirectUri, flow), userId);
   }
 
   /** `finishOAuthSignIn`: the account is resolved as §9 says; second factors apply. */
@@ -105,7 +106,7 @@ export class OAuthAccounts {
         return required === null ? await this.sessions.start(tx, user, client, amr) : { required, userId: user.id };
       }),
     );
-    this.mail.mailQueued();
+    // One outbox behind both: the new account's verification mail and the link notice.
     this.notices.wake();
     if ("required" in outcome) {
       this.events({ event: "mfa_required", outcome: "success", userId: outcome.userId, ip: client.ip });
@@ -219,7 +220,6 @@ export class OAuthAccounts {
           codeVerifier: taken.codeVerifier,
           nonce: taken.nonce,
         }),
-      "oauth_sign_in",
       linkingUserId ?? null,
       client,
     );
@@ -340,18 +340,13 @@ export class OAuthAccounts {
   }
 
   /** A conversation with the provider: its refusal is INVALID_TOKEN, its outage SERVICE_UNAVAILABLE. */
-  private async talk<T>(
-    work: () => Promise<T>,
-    event: "oauth_sign_in",
-    userId: string | null,
-    client?: ClientInfo,
-  ): Promise<T> {
+  private async talk<T>(work: () => Promise<T>, userId: string | null, client?: ClientInfo): Promise<T> {
     try {
       return await work();
     } catch (error) {
       if (!(error instanceof ProviderError)) throw error;
       this.events({
-        event,
+        event: "oauth_sign_in",
         outcome: "failure",
         reason: error.kind === "unavailable" ? "PROVIDER_UNAVAILABLE" : "PROVIDER_REJECTED",
         detail: error.detail,
