@@ -1,4 +1,4 @@
-// npm run bench [-- --smoke] [-- --duration 10] [-- --connections 16] [-- --profile me|refresh|login] [-- --hot]
+// npm run bench [-- --smoke] [-- --duration 10] [-- --connections 16] [-- --profile me|refresh|login|ceiling] [-- --hot]
 //
 // Builds the server, starts it with production settings on a fresh SQLite file
 // (or on DATABASE_URL when it is postgres://), seeds users, and measures the
@@ -26,6 +26,7 @@ const { values: flags } = parseArgs({
     duration: { type: "string" },
     connections: { type: "string" },
     // --profile me|refresh|login: only that row, the server under --cpu-prof; prints where its time goes.
+    // --profile ceiling: the Apollo in-memory ceiling answering `me` under --cpu-prof, to set beside `me`'s.
     profile: { type: "string" },
     // --hot: only the two ceilings, `me` and `refreshToken`, and their ratios (a minute, for comparing changes).
     hot: { type: "boolean", default: false },
@@ -44,6 +45,7 @@ execFileSync("npm", ["run", "--silent", "build"], { cwd: ROOT, stdio: "inherit" 
 const { loadConfig } = await import(join(ROOT, "dist", "src", "config.js"));
 
 const work = mkdtempSync(join(tmpdir(), "auth-bench-"));
+const cpuProfile = ["--cpu-prof", `--cpu-prof-dir=${join(work, "profile")}`];
 const databaseUrl = process.env.DATABASE_URL?.startsWith("postgres")
   ? process.env.DATABASE_URL
   : `sqlite:${join(work, "bench.sqlite")}`;
@@ -80,7 +82,7 @@ async function bench() {
   const server = await start({
     name: "server",
     args: [
-      ...(flags.profile ? ["--cpu-prof", `--cpu-prof-dir=${join(work, "profile")}`] : []),
+      ...(flags.profile && flags.profile !== "ceiling" ? cpuProfile : []),
       join(ROOT, "dist", "src", "main.js"),
     ],
     env: serverEnv,
@@ -159,7 +161,7 @@ async function bench() {
     login: () => measure(server, { request: loginRequest }),
   };
 
-  if (flags.profile) {
+  if (flags.profile && flags.profile !== "ceiling") {
     const result = await scenarios[flags.profile]();
     await server.stop();
     console.log(
@@ -193,10 +195,23 @@ async function bench() {
   });
   const apollo = await start({
     name: "apollo-memory",
-    args: ["--import", "tsx", join(import.meta.dirname, "ceilings", "apollo-memory.ts")],
+    args: [
+      ...(flags.profile === "ceiling" ? cpuProfile : []),
+      "--import",
+      "tsx",
+      join(import.meta.dirname, "ceilings", "apollo-memory.ts"),
+    ],
     env: { PATH: serverEnv.PATH, NODE_ENV: "production", BENCH_FIXTURE: fixture },
     listening: /listening (\d+)/,
   });
+  if (flags.profile === "ceiling") {
+    const result = await measure(apollo, { request: meRequest });
+    await apollo.stop();
+    console.log(
+      `ceiling: ${result.rps.toFixed(0)} req/s, ${result.errors} errors, under --cpu-prof\n\n${summariseProfile(join(work, "profile"), 25, "/bench/ceilings/")}`,
+    );
+    return;
+  }
 
   const rows = [];
   const row = (operation, result, extra = {}) => {

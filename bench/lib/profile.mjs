@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from "node:fs";
+import { copyFileSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
 /**
@@ -7,9 +7,11 @@ import { join } from "node:path";
  * heaviest functions, and the inclusive time of this project's own functions
  * (what each step of a request costs with everything it calls).
  */
-export function summariseProfile(dir, top = 25) {
+export function summariseProfile(dir, top = 25, own = "/dist/src/") {
   const file = readdirSync(dir).find((f) => f.endsWith(".cpuprofile"));
   if (!file) throw new Error(`no .cpuprofile in ${dir}`);
+  // BENCH_PROFILE_OUT=path keeps the raw profile (for Chrome DevTools or speedscope).
+  if (process.env.BENCH_PROFILE_OUT) copyFileSync(join(dir, file), process.env.BENCH_PROFILE_OUT);
   const profile = JSON.parse(readFileSync(join(dir, file), "utf8"));
   // Shares of busy time: idle samples say nothing about where the work goes.
   const total = profile.nodes.reduce((sum, n) => sum + (n.callFrame.functionName === "(idle)" ? 0 : n.hitCount), 0);
@@ -32,7 +34,7 @@ export function summariseProfile(dir, top = 25) {
     const seen = new Set();
     for (let id = node.id; id !== undefined; id = parentOf.get(id)) {
       const frame = byId.get(id);
-      if (!frame.callFrame.url.includes("/dist/src/")) continue;
+      if (!frame.callFrame.url.includes(own)) continue;
       const name = nameOf(frame);
       seen.add(name);
     }
