@@ -50,15 +50,37 @@ export function createContext(
     const match = BEARER.exec(header);
     token = match?.[1] ? services.accessTokens.verify(match[1]) : { ok: false, reason: "INVALID" };
   }
-  let em: EntityManager | undefined;
-  return {
-    get em() {
-      em ??= fork();
-      return em;
-    },
-    services,
-    token,
+  return new RequestContext(fork, services, token, {
     client: { ip: request.ip ?? null, userAgent: request.headers["user-agent"] ?? null },
     refreshTokens: refreshTokenTransport(transport, request, reply),
-  };
+  });
+}
+
+/**
+ * The context as a class so `em` can be a getter on the prototype: Apollo
+ * copies the context per operation with `Object.assign` (its `cloneObject`),
+ * which would call an own getter and fork on every request. The fork's state
+ * is one object both copies share, so the copy Apollo runs with forks once.
+ */
+class RequestContext implements GraphQLContext {
+  private readonly lazy: { fork: () => EntityManager; em?: EntityManager };
+  client: ClientInfo;
+  refreshTokens: RefreshTokenTransport;
+  viewer?: Promise<Viewer>;
+
+  constructor(
+    fork: () => EntityManager,
+    readonly services: Services,
+    readonly token: GraphQLContext["token"],
+    request: { client: ClientInfo; refreshTokens: RefreshTokenTransport },
+  ) {
+    this.lazy = { fork };
+    this.client = request.client;
+    this.refreshTokens = request.refreshTokens;
+  }
+
+  get em(): EntityManager {
+    this.lazy.em ??= this.lazy.fork();
+    return this.lazy.em;
+  }
 }
