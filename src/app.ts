@@ -14,6 +14,7 @@ import { registerGraphQLRoute } from "./http/graphql-route";
 import { registerHealthRoutes } from "./http/health";
 import { registerJwksRoute } from "./http/jwks";
 import { loggerOptions } from "./http/logger";
+import { registerRequestLog } from "./http/request-log";
 import { Metrics, serveMetrics } from "./http/metrics";
 import { registerHttpSecurity } from "./http/security";
 import { DEFAULT_HTTP_TIMEOUTS, type HttpTimeouts, httpTimeoutOptions } from "./http/timeouts";
@@ -70,6 +71,8 @@ const BODY_LIMIT_BYTES = 64 * 1024;
 export async function buildApp(config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger: { ...loggerOptions(config.logLevel), ...(options.logStream ? { stream: options.logStream } : {}) },
+    // One line per request instead, by registerRequestLog.
+    disableRequestLogging: true,
     trustProxy: proxyTrust(config.trustProxy),
     bodyLimit: BODY_LIMIT_BYTES,
     ...httpTimeoutOptions({ ...DEFAULT_HTTP_TIMEOUTS, ...options.httpTimeouts }),
@@ -77,6 +80,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
 
   // Before anything reads request.ip: forwarded entries that are not IP addresses are dropped.
   registerClientAddress(app, config.trustProxy);
+  registerRequestLog(app);
   closeConnectionsWhenStopping(app);
   await registerHttpSecurity(app, config);
   await app.register(cookie);

@@ -60,6 +60,8 @@ describe("the built server process", () => {
     const server = await spawnServer(cwd, {
       DATABASE_URL: await freshDatabaseUrl(),
       AUTH_RATE_LIMIT_PER_MINUTE: "1000",
+      // The arrival line ("incoming request") is written at debug only.
+      LOG_LEVEL: "debug",
     });
     const user = await register(server.url);
     const requests = () => server.output().split("incoming request").length;
@@ -71,6 +73,44 @@ describe("the built server process", () => {
     const response = await inFlight;
     expect(response.body.data?.login.accessToken).toBeTypeOf("string");
     expect(await exited).toBe(0);
+  });
+
+  it("logs each request once at the default level: method, path without the query, address, id, status, time", async () => {
+    const cwd = tempDir();
+    const server = await spawnServer(cwd, { ...CHEAP, DATABASE_URL: await freshDatabaseUrl() });
+    const user = await register(server.url);
+    const lines = () =>
+      server
+        .output()
+        .split("\n")
+        .filter((line) => line.startsWith("{"))
+        .map((line) => JSON.parse(line));
+    const before = lines().length;
+    const response = await fetch(`${server.url}/graphql?query=${encodeURIComponent("{me{id}}")}`, {
+      headers: { "apollo-require-preflight": "true", authorization: `Bearer ${user.accessToken}` },
+    });
+    expect(response.status).toBe(200);
+    await vi.waitFor(() => expect(lines().some((line) => line.req?.method === "GET")).toBe(true), {
+      interval: 5,
+      timeout: 5_000,
+    });
+    await server.stop();
+    // Every line about a request carries its id; the rest are the server's own (maintenance, shutdown).
+    // The registration's line is written once its response is sent, so it may come after `before`.
+    const written = lines()
+      .slice(before)
+      .filter((line) => line.reqId !== undefined && line.req?.method !== "POST");
+    expect(written).toHaveLength(1);
+    expect(written[0]).toMatchObject({
+      level: 30,
+      msg: "request completed",
+      req: { method: "GET", path: "/graphql", ip: "127.0.0.1" },
+      res: { statusCode: 200 },
+      reqId: expect.any(String),
+      responseTime: expect.any(Number),
+    });
+    expect(written[0].time).toBe(new Date(written[0].time).toISOString());
+    expect(lines().some((line) => line.msg === "incoming request")).toBe(false);
   });
 
   it("never writes passwords or tokens to its log", async () => {

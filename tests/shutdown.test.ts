@@ -86,7 +86,8 @@ function exitOf(server: ServerProcess): Promise<number | null> {
   return once(server.child, "exit").then(([code]) => code as number | null);
 }
 
-const baseEnv = async () => ({ ...TEST_ENV, DATABASE_URL: await freshDatabaseUrl() });
+// `debug`: the tests wait for a request's arrival line ("incoming request"), which only that level writes.
+const baseEnv = async () => ({ ...TEST_ENV, DATABASE_URL: await freshDatabaseUrl(), LOG_LEVEL: "debug" });
 
 /**
  * A keep-alive HTTP/1.1 connection driven byte by byte, so a test decides

@@ -68,8 +68,7 @@ export function keepForwardedAddresses(header: string): string {
  * Configures who may set the client address: Fastify's `trustProxy` option
  * (see `proxyTrust`), and the non-addresses cut out of X-Forwarded-For before
  * Fastify sees the request, so everything that reads `request.ip` gets an IP
- * address (throttling, sessions, rate limits, and the "incoming request" log
- * line, which Fastify writes before any hook runs).
+ * address (throttling, sessions, rate limits, and the request log line).
  */
 export function registerClientAddress(app: FastifyInstance, setting: TrustProxy): void {
   if (setting === false) return; // the header is never read
