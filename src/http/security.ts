@@ -32,8 +32,13 @@ export async function registerHttpSecurity(
     done();
   });
   const allowed = new Set(corsOrigins);
-  const listed = {
-    origin: true, // echo the origin: it is one of ours
+  // Options fixed at start, the origin decided per request: an origin not on
+  // the list (or none) resolves to false, and @fastify/cors then adds no CORS
+  // header at all, not even Allow-Credentials. (A `delegator` returning options
+  // per request did the same but had them normalised again on every request.)
+  await app.register(cors, {
+    origin: (origin: string | undefined, callback: (error: Error | null, allow: boolean) => void) =>
+      callback(null, origin !== undefined && allowed.has(origin)),
     credentials: true,
     methods: ["GET", "POST", "OPTIONS"],
     // No `allowedHeaders`: the preflight's Access-Control-Request-Headers are
@@ -41,14 +46,6 @@ export async function registerHttpSecurity(
     // `apollographql-client-name`, tracing, request ids), and an allowed origin
     // is trusted with credentials already; a fixed list only broke them.
     maxAge: 600,
-  };
-  // Decided per request, so an origin not on the list gets no CORS header at all
-  // (not even Allow-Credentials).
-  await app.register(cors, {
-    delegator: (request, callback) => {
-      const origin = request.headers.origin;
-      callback(null, origin !== undefined && allowed.has(origin) ? listed : { origin: false });
-    },
   });
 }
 
