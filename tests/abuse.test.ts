@@ -447,6 +447,29 @@ describe("AUTH_RATE_LIMIT_PER_MINUTE=5", () => {
   });
 });
 
+describe("AUTH_RATE_LIMIT_PER_MINUTE and refreshToken (counted inside the rotation on SQLite, before it on PostgreSQL)", () => {
+  it("counts every attempt (rotated, malformed, missing) and a refused one rotates nothing", async () => {
+    const server = await startServer({ AUTH_RATE_LIMIT_PER_MINUTE: "4" });
+    try {
+      server.clock.alignTo(60); // all of it in one rate window
+      const user = await register(server.url); // 1
+      const rotated = await gql(server.url, REFRESH, { token: user.refreshToken }); // 2
+      const next = rotated.body.data!.refreshToken.refreshToken;
+      expect(errorCode(await gql(server.url, REFRESH, { token: "not a refresh token" }))).toBe("INVALID_REFRESH_TOKEN"); // 3
+      expect(errorCode(await gql(server.url, REFRESH, {}))).toBe("INVALID_REFRESH_TOKEN"); // 4
+      expect(errorCode(await gql(server.url, REFRESH, { token: next }))).toBe("RATE_LIMITED"); // 5
+      // Past the reuse grace and in a new window: had the refused attempt rotated `next`,
+      // presenting it again would now be reuse and end the session.
+      server.clock.advance(60);
+      const after = await gql(server.url, REFRESH, { token: next });
+      expect(errorCode(after)).toBeUndefined();
+      expect(after.body.data?.refreshToken.user.id).toBe(user.user.id);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe("GraphQL limits", () => {
   let server: TestServer;
   let token: string;

@@ -58,6 +58,10 @@ type RotationOutcome =
  * is the pure `decideRefresh`; this class reads the state under the session's
  * lock, asks it, writes the outcome and mints the tokens.
  */
+/** Counts an attempt against a limit, on the connection or transaction given; throws RATE_LIMITED when used up. */
+export type Admission = (em: EntityManager) => Promise<void>;
+const admitAll: Admission = async () => {};
+
 export class Sessions {
   private readonly administration: SessionAdministration;
 
@@ -102,40 +106,58 @@ export class Sessions {
   }
 
   /** `refreshToken(T)`: rotation, the grace path, theft detection or a refusal, as `decideRefresh` says. */
-  async rotate(em: EntityManager, presented: string, client: ClientInfo): Promise<IssuedTokens> {
-    const outcome = await this.withLockedSession(em, presented, async (tx, found, token): Promise<RotationOutcome> => {
-      const now = this.clock.now();
-      const decision = decideRefresh(found.refresh, token, now, this.policy);
-      switch (decision.outcome) {
-        case "rotate": {
-          const keyId = this.proofs.currentKeyId;
-          await this.store.recordRefresh(tx, found.session.id, {
-            generation: decision.generation,
-            rotatedAt: now,
-            retiredBelow: found.refresh.retiredBelow,
-            lastUsedAt: now,
-            keyId,
-          });
-          return { kind: "issued", found, generation: decision.generation, keyId, lastUsedAt: now };
+  /**
+   * `admit` counts the attempt against a rate limit and throws when it is used
+   * up. Where the database serialises writers anyway (SQLite), it runs as the
+   * first statement of the rotation's own transaction: one commit instead of
+   * two, and a refused attempt rotates nothing. Elsewhere (PostgreSQL) it runs
+   * on its own before, so the counter's row, shared by every client behind one
+   * address, is never locked for the length of a rotation.
+   */
+  async rotate(
+    em: EntityManager,
+    presented: string,
+    client: ClientInfo,
+    admit: Admission = admitAll,
+  ): Promise<IssuedTokens> {
+    const outcome = await this.withLockedSession(
+      em,
+      presented,
+      admit,
+      async (tx, found, token): Promise<RotationOutcome> => {
+        const now = this.clock.now();
+        const decision = decideRefresh(found.refresh, token, now, this.policy);
+        switch (decision.outcome) {
+          case "rotate": {
+            const keyId = this.proofs.currentKeyId;
+            await this.store.recordRefresh(tx, found.session.id, {
+              generation: decision.generation,
+              rotatedAt: now,
+              retiredBelow: found.refresh.retiredBelow,
+              lastUsedAt: now,
+              keyId,
+            });
+            return { kind: "issued", found, generation: decision.generation, keyId, lastUsedAt: now };
+          }
+          case "grace":
+            // Nothing is written: the same next token, made again with the key that first made it.
+            return {
+              kind: "issued",
+              found,
+              generation: decision.generation,
+              keyId: found.refresh.keyId ?? undefined,
+              lastUsedAt: found.refresh.lastUsedAt,
+            };
+          case "theft":
+            await this.store.end(tx, found.session.id, "REFRESH_TOKEN_REUSED", now);
+            return { kind: "reused", userId: found.user.id, sessionId: found.session.id };
+          case "retired":
+            return { kind: "invalid", reason: "RETIRED" };
+          case "invalid":
+            return { kind: "invalid", reason: decision.reason };
         }
-        case "grace":
-          // Nothing is written: the same next token, made again with the key that first made it.
-          return {
-            kind: "issued",
-            found,
-            generation: decision.generation,
-            keyId: found.refresh.keyId ?? undefined,
-            lastUsedAt: found.refresh.lastUsedAt,
-          };
-        case "theft":
-          await this.store.end(tx, found.session.id, "REFRESH_TOKEN_REUSED", now);
-          return { kind: "reused", userId: found.user.id, sessionId: found.session.id };
-        case "retired":
-          return { kind: "invalid", reason: "RETIRED" };
-        case "invalid":
-          return { kind: "invalid", reason: decision.reason };
-      }
-    });
+      },
+    );
 
     if (outcome?.kind === "issued") {
       const { found, generation, keyId, lastUsedAt } = outcome;
@@ -175,7 +197,7 @@ export class Sessions {
    * changes nothing.
    */
   async logout(em: EntityManager, presented: string, client: ClientInfo): Promise<void> {
-    const ended = await this.withLockedSession(em, presented, async (tx, found, token) => {
+    const ended = await this.withLockedSession(em, presented, admitAll, async (tx, found, token) => {
       if (decideLogout(found.refresh, token).outcome !== "end") return null;
       return (await this.store.end(tx, found.session.id, "LOGOUT", this.clock.now())) ? found : false;
     });
@@ -328,13 +350,24 @@ export class Sessions {
   private async withLockedSession<T>(
     em: EntityManager,
     presented: string,
+    admit: Admission,
     body: (tx: EntityManager, found: SessionForRefresh, token: PresentedGeneration) => Promise<T>,
   ): Promise<T | undefined> {
+    const folded = this.store.writersAreSerialised;
+    if (!folded) await admit(em);
     const token = parseRefreshToken(presented);
-    if (token === null) return undefined;
-    const sessionId = token.format === 2 ? token.sessionId : await this.store.sessionIdOfLegacyToken(em, token.hash);
-    if (sessionId === null) return undefined;
+    const sessionId =
+      token === null
+        ? null
+        : token.format === 2
+          ? token.sessionId
+          : await this.store.sessionIdOfLegacyToken(em, token.hash);
+    if (token === null || sessionId === null) {
+      if (folded) await admit(em);
+      return undefined;
+    }
     return transaction(em, async (tx) => {
+      if (folded) await admit(tx);
       const found = await this.store.lockForRefresh(tx, sessionId);
       if (found === null) return undefined;
       // A version 1 token is known by its hash alone, and was generation 0 of its carried-over session.

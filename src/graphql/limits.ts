@@ -1,6 +1,7 @@
 import { maxAliasesRule } from "@escape.tech/graphql-armor-max-aliases";
 import { maxDepthRule } from "@escape.tech/graphql-armor-max-depth";
 import { maxDirectivesRule } from "@escape.tech/graphql-armor-max-directives";
+import type { EntityManager } from "@mikro-orm/core";
 import {
   type ASTVisitor,
   type FieldNode,
@@ -121,6 +122,11 @@ export const validationRules: ValidationRule[] = [
  * operations. Counted per resolver execution, in the shared database.
  */
 export const AuthRateLimit: MiddlewareFn<GraphQLContext> = async ({ context }, next) => {
-  await context.services.authRateLimiter.hit(context.em, `auth:${context.client.ip ?? "unknown"}`);
+  await countAuthAttempt(context)(context.em);
   return next();
 };
+
+/** The same count, on whichever connection or transaction it is given (`refreshToken` folds it into its own). */
+export function countAuthAttempt(context: GraphQLContext): (em: EntityManager) => Promise<void> {
+  return (em) => context.services.authRateLimiter.hit(em, `auth:${context.client.ip ?? "unknown"}`);
+}

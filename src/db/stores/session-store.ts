@@ -134,6 +134,8 @@ const PRUNE = {
 export type SessionDeath = keyof typeof PRUNE;
 
 export class SessionStore {
+  /** SQLite: one writer at a time, whatever the transactions; a statement more in one costs no concurrency. */
+  readonly writersAreSerialised: boolean;
   private readonly forRefreshSql: string;
   private readonly pruneSql: Record<SessionDeath, string>;
 
@@ -145,6 +147,7 @@ export class SessionStore {
     // PostgreSQL: the session row is locked before it is read, so a concurrent
     // rotation on any connection or instance waits and then sees this one's write.
     this.forRefreshSql = dialect === "postgres" ? `${SQL.forRefresh} for update of s` : SQL.forRefresh;
+    this.writersAreSerialised = dialect === "sqlite";
     this.pruneSql = {
       ended: batchDeleteSql(dialect, "sessions", "id", PRUNE.ended, "<"),
       expired: batchDeleteSql(dialect, "sessions", "id", PRUNE.expired, "<"),

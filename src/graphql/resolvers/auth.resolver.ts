@@ -1,7 +1,7 @@
 import { Arg, Ctx, Mutation, Resolver, UseMiddleware } from "type-graphql";
 import { AppError, invalidRefreshToken } from "../../errors";
 import type { GraphQLContext } from "../context";
-import { AuthRateLimit } from "../limits";
+import { AuthRateLimit, countAuthAttempt } from "../limits";
 import { AuthPayload } from "../types/auth-payload";
 import { LoginInput, RegisterInput } from "../types/inputs";
 
@@ -26,19 +26,24 @@ export class AuthResolver {
     return AuthPayload.deliver(await services.accounts.login(em, input, client), refreshTokens);
   }
 
-  @UseMiddleware(AuthRateLimit)
+  // Counted like the other credential operations (AuthRateLimit), inside the rotation (Sessions.rotate).
   @Mutation(() => AuthPayload, {
     description:
       "Rotates a refresh token: returns a new access token and a new refresh token for the same session. The argument may be omitted when the refresh token travels in the httpOnly cookie.",
   })
   async refreshToken(
     @Arg("refreshToken", () => String, { nullable: true }) refreshToken: string | null | undefined,
-    @Ctx() { em, services, client, refreshTokens }: GraphQLContext,
+    @Ctx() context: GraphQLContext,
   ): Promise<AuthPayload> {
+    const { em, services, client, refreshTokens } = context;
+    const admit = countAuthAttempt(context);
     const presented = refreshTokens.presented(refreshToken);
-    if (!presented) throw invalidRefreshToken("MISSING");
+    if (!presented) {
+      await admit(em);
+      throw invalidRefreshToken("MISSING");
+    }
     try {
-      return AuthPayload.deliver(await services.sessions.rotate(em, presented, client), refreshTokens);
+      return AuthPayload.deliver(await services.sessions.rotate(em, presented, client, admit), refreshTokens);
     } catch (error) {
       // A cookie that can never work again is removed, so the browser stops sending it.
       if (error instanceof AppError && error.code !== "RATE_LIMITED") refreshTokens.clear();
