@@ -15,7 +15,7 @@ import { registerHealthRoutes } from "./http/health";
 import { registerJwksRoute } from "./http/jwks";
 import { loggerOptions } from "./http/logger";
 import { Metrics, serveMetrics } from "./http/metrics";
-import { registerRequestLog } from "./http/request-log";
+import { OneLinePerRequest } from "./http/request-log";
 import { registerHttpSecurity } from "./http/security";
 import { DEFAULT_HTTP_TIMEOUTS, type HttpTimeouts, httpTimeoutOptions } from "./http/timeouts";
 import type { MailEvent } from "./mail/events";
@@ -71,8 +71,7 @@ const BODY_LIMIT_BYTES = 64 * 1024;
 export async function buildApp(config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger: { ...loggerOptions(config.logLevel), ...(options.logStream ? { stream: options.logStream } : {}) },
-    // One line per request instead, by registerRequestLog.
-    disableRequestLogging: true,
+    logController: new OneLinePerRequest(),
     trustProxy: proxyTrust(config.trustProxy),
     bodyLimit: BODY_LIMIT_BYTES,
     ...httpTimeoutOptions({ ...DEFAULT_HTTP_TIMEOUTS, ...options.httpTimeouts }),
@@ -80,7 +79,6 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
 
   // Before anything reads request.ip: forwarded entries that are not IP addresses are dropped.
   registerClientAddress(app, config.trustProxy);
-  registerRequestLog(app);
   closeConnectionsWhenStopping(app);
   await registerHttpSecurity(app, config);
   await app.register(cookie);

@@ -111,6 +111,8 @@ describe("the built server process", () => {
     });
     expect(written[0].time).toBe(new Date(written[0].time).toISOString());
     expect(lines().some((line) => line.msg === "incoming request")).toBe(false);
+    // Done through Fastify's LogController: its deprecated `disableRequestLogging` warns at start.
+    expect(server.output()).not.toMatch(/Deprecation/);
   });
 
   it("never writes passwords or tokens to its log", async () => {

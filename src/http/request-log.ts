@@ -1,22 +1,26 @@
-import type { FastifyInstance } from "fastify";
+import { LogController } from "fastify";
 
 /**
  * One log line per request, when its response is sent, in place of Fastify's
  * two ("incoming request" and "request completed"). Every line goes through
  * pino's redaction and serialisers, and on `me` the pair cost about a tenth
  * of the request (bench/RESULTS.md); the completed line carries all the
- * first one did (method, path, address, request id) plus the status and the
- * time taken. The arrival line is still there at `debug`, for following a
- * request that never finishes.
+ * arrival line did (method, path, address, request id) plus the status and
+ * the time taken. The arrival line is still written at `debug`, for following
+ * a request that never finishes. Fastify's other lines (errors of its default
+ * handler, unknown routes, stream errors) are left as they are.
  */
-export function registerRequestLog(app: FastifyInstance): void {
-  app.addHook("onRequest", (request, _reply, done) => {
+export class OneLinePerRequest extends LogController {
+  override incomingRequest(request: Parameters<LogController["incomingRequest"]>[0]): void {
     // pino makes a disabled level's method a no-op: nothing is serialised at `info`.
     request.log.debug({ req: request }, "incoming request");
-    done();
-  });
-  app.addHook("onResponse", (request, reply, done) => {
-    request.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, "request completed");
-    done();
-  });
+  }
+
+  override requestCompleted(...[error, request, reply]: Parameters<LogController["requestCompleted"]>): void {
+    if (error) {
+      reply.log.error({ req: request, res: reply, err: error, responseTime: reply.elapsedTime }, "request errored");
+    } else {
+      reply.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, "request completed");
+    }
+  }
 }
