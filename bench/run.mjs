@@ -310,15 +310,24 @@ async function bench() {
   const early = median(settled.slice(0, half));
   const rssDrift = (median(settled.slice(half)) - early) / early;
 
-  // argon2id bound: cores ÷ the time of one hash at the configured cost, measured idle.
+  // argon2id bound: what the machine hashes per second at the configured cost,
+  // measured idle with one hash in flight per core (the server hashes that many
+  // at a time). One hash alone × cores overstates it wherever two cores share a
+  // physical core or memory bandwidth, as a 2-vCPU VM's often do; both are shown.
   const cost = { type: argon2.argon2id, ...config.argon2 };
   await argon2.hash(PASSWORD, cost);
   const samples = smoke ? 2 : 20;
+  const cores = availableParallelism();
   const t0 = performance.now();
   for (let i = 0; i < samples; i++) await argon2.hash(PASSWORD, cost);
   const hashMs = (performance.now() - t0) / samples;
-  const cores = availableParallelism();
-  const argon2Bound = cores / (hashMs / 1000);
+  const t1 = performance.now();
+  await Promise.all(
+    Array.from({ length: cores }, async () => {
+      for (let i = 0; i < samples; i++) await argon2.hash(PASSWORD, cost);
+    }),
+  );
+  const argon2Bound = (cores * samples) / ((performance.now() - t1) / 1000);
   const login = await scenarios.login();
   row(`login (argon2id m=${cost.memoryCost} KiB, t=${cost.timeCost}, p=${cost.parallelism})`, login);
 
@@ -377,7 +386,7 @@ async function bench() {
     ["me ÷ bare-node ceiling (reference)", me.rps / bareRps, "", true],
     ["Apollo in memory ÷ bare-node ceiling (reference)", apolloRps / bareRps, "", true],
     [
-      `login ÷ argon2 bound (${cores} cores ÷ ${hashMs.toFixed(1)} ms = ${argon2Bound.toFixed(0)}/s)`,
+      `login ÷ argon2 bound (${argon2Bound.toFixed(0)} hashes/s with ${cores} at a time; one alone takes ${hashMs.toFixed(1)} ms, ${(cores / (hashMs / 1000)).toFixed(0)}/s × ${cores} cores)`,
       login.rps / argon2Bound,
       "≥ 0.9",
       login.rps / argon2Bound >= 0.9,
