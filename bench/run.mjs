@@ -442,136 +442,115 @@ async function bench() {
   }
 }
 
-/** `perUser` passkeys for each user (random credential ids and keys: `me` never reads them), beside the running server. */
-async function insertPasskeys(url, userIds, perUser) {
+/**
+ * Runs `sqlite(db)` or `postgres(client)` against the bench database, beside
+ * the running server, on a connection of its own that is closed after.
+ */
+async function onDatabase(url, { sqlite, postgres }) {
+  if (url.startsWith("sqlite:")) {
+    const db = new Database(url.slice("sqlite:".length));
+    try {
+      db.pragma("busy_timeout = 5000");
+      return sqlite(db);
+    } finally {
+      db.close();
+    }
+  }
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await postgres(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** `perUser` passkeys for each user (random credential ids and keys: `me` never reads them). */
+function insertPasskeys(url, userIds, perUser) {
   const rows = userIds.flatMap((userId) =>
     Array.from({ length: perUser }, (_, i) => [
       randomUUID(),
       userId,
       randomBytes(32).toString("base64url"),
       randomBytes(77).toString("base64url"),
-      0,
-      "internal,hybrid",
-      "multiDevice",
-      1,
       `bench key ${i + 1}`,
-      Date.now(),
-      null,
     ]),
   );
   const columns =
-    "id, user_id, credential_id, public_key, sign_count, transports, device_type, backed_up, name, created_at, last_used_at";
-  if (url.startsWith("sqlite:")) {
-    const db = new Database(url.slice("sqlite:".length));
-    try {
-      db.pragma("busy_timeout = 5000");
-      const insert = db.prepare(`insert into passkeys (${columns}) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    "id, user_id, credential_id, public_key, name, created_at, sign_count, transports, device_type, backed_up, last_used_at";
+  const fixed = "0, 'internal,hybrid', 'multiDevice'";
+  return onDatabase(url, {
+    sqlite: (db) => {
+      const insert = db.prepare(`insert into passkeys (${columns}) values (?, ?, ?, ?, ?, ?, ${fixed}, 1, null)`);
       db.transaction(() => {
-        for (const row of rows) insert.run(...row);
+        for (const row of rows) insert.run(...row, Date.now());
       })();
-    } finally {
-      db.close();
-    }
-    return;
-  }
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    for (const row of rows) {
-      await client.query(`insert into passkeys (${columns}) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, [
-        ...row.slice(0, 7),
-        row[7] === 1,
-        row[8],
-        new Date(row[9]),
-        null,
-      ]);
-    }
-  } finally {
-    await client.end();
-  }
+    },
+    postgres: async (client) => {
+      for (const row of rows) {
+        await client.query(`insert into passkeys (${columns}) values ($1, $2, $3, $4, $5, $6, ${fixed}, true, null)`, [
+          ...row,
+          new Date(),
+        ]);
+      }
+    },
+  });
 }
 
-/** Sessions of `userId` that ended a month ago, in one statement, beside the running server. */
-async function insertDeadSessions(url, userId, count) {
+/** Sessions of `userId` that ended a month ago, in one statement. */
+function insertDeadSessions(url, userId, count) {
   const columns = `id, user_id, created_at, last_used_at, expires_at, ended_at, end_reason, user_agent, ip,
     refresh_generation, refresh_rotated_at, refresh_retired_below, refresh_secret, refresh_key_id, legacy_token_hash`;
   const ago = Date.now() - 30 * 86_400_000;
-  if (url.startsWith("sqlite:")) {
-    const db = new Database(url.slice("sqlite:".length));
-    try {
-      db.pragma("busy_timeout = 5000");
-      db.prepare(
+  return onDatabase(url, {
+    sqlite: (db) =>
+      db
+        .prepare(
+          `insert into sessions (${columns})
+           with recursive n(i) as (select 1 union all select i + 1 from n where i < ?)
+           select lower(hex(randomblob(16))), ?, ?, ?, ?, ?, 'LOGOUT', 'bench', '127.0.0.1', 1, null, 0,
+                  lower(hex(randomblob(32))), null, null from n`,
+        )
+        .run(count, userId, ago, ago, ago + 60 * 86_400_000, ago),
+    postgres: (client) =>
+      client.query(
         `insert into sessions (${columns})
-         with recursive n(i) as (select 1 union all select i + 1 from n where i < ?)
-         select lower(hex(randomblob(16))), ?, ?, ?, ?, ?, 'LOGOUT', 'bench', '127.0.0.1', 1, null, 0,
-                lower(hex(randomblob(32))), null, null from n`,
-      ).run(count, userId, ago, ago, ago + 60 * 86_400_000, ago);
-    } finally {
-      db.close();
-    }
-    return;
-  }
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    const at = new Date(ago);
-    await client.query(
-      `insert into sessions (${columns})
-       select gen_random_uuid(), $1, $2, $2, $3, $2, 'LOGOUT', 'bench', '127.0.0.1', 1, null, 0, md5(random()::text), null, null
-       from generate_series(1, $4)`,
-      [userId, at, new Date(ago + 60 * 86_400_000), count],
-    );
-  } finally {
-    await client.end();
-  }
+         select gen_random_uuid(), $1, $2, $2, $3, $2, 'LOGOUT', 'bench', '127.0.0.1', 1, null, 0, md5(random()::text), null, null
+         from generate_series(1, $4)`,
+        [userId, new Date(ago), new Date(ago + 60 * 86_400_000), count],
+      ),
+  });
 }
 
 /** Ended sessions still in the database. */
-async function deadSessions(url) {
-  if (url.startsWith("sqlite:")) {
-    const db = new Database(url.slice("sqlite:".length), { readonly: true });
-    try {
-      return db.prepare("select count(*) as n from sessions where ended_at is not null").get().n;
-    } finally {
-      db.close();
-    }
-  }
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return Number((await client.query("select count(*) as n from sessions where ended_at is not null")).rows[0].n);
-  } finally {
-    await client.end();
-  }
+function deadSessions(url) {
+  const sql = "select count(*) as n from sessions where ended_at is not null";
+  return onDatabase(url, {
+    sqlite: (db) => db.prepare(sql).get().n,
+    postgres: async (client) => Number((await client.query(sql)).rows[0].n),
+  });
 }
 
-/** Rows per table of the bench database, read beside the running server. */
-async function countRows(url) {
-  if (url.startsWith("sqlite:")) {
-    const db = new Database(url.slice("sqlite:".length), { readonly: true });
-    try {
+/** Rows per table of the bench database. */
+function countRows(url) {
+  return onDatabase(url, {
+    sqlite: (db) => {
       const tables = db
         .prepare("select name from sqlite_master where type = 'table' and name not like 'sqlite_%'")
         .all();
       return Object.fromEntries(
         tables.map(({ name }) => [name, db.prepare(`select count(*) as n from "${name}"`).get().n]),
       );
-    } finally {
-      db.close();
-    }
-  }
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    const { rows } = await client.query("select tablename from pg_tables where schemaname = current_schema()");
-    const counts = {};
-    for (const { tablename } of rows) {
-      counts[tablename] = Number((await client.query(`select count(*) as n from "${tablename}"`)).rows[0].n);
-    }
-    return counts;
-  } finally {
-    await client.end();
-  }
+    },
+    postgres: async (client) => {
+      const { rows } = await client.query("select tablename from pg_tables where schemaname = current_schema()");
+      const counts = {};
+      for (const { tablename } of rows) {
+        counts[tablename] = Number((await client.query(`select count(*) as n from "${tablename}"`)).rows[0].n);
+      }
+      return counts;
+    },
+  });
 }
 
 try {
