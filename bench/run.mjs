@@ -138,17 +138,14 @@ async function bench() {
   // lost, within the grace period, is what a client does then.
   const chains = users.slice(connections).map((u) => u.refreshToken);
   const inFlight = new Set();
-  let nextMe = 0;
   const ME = "query Me { me { id email roles } }";
-  const meRequest = () => {
-    const user = meUsers[nextMe++ % meUsers.length];
-    return { headers: { authorization: `Bearer ${user.accessToken}` }, body: { query: ME } };
+  /** `me` requests taking the users' access tokens in turn. */
+  const meRequests = (of) => {
+    let next = 0;
+    return () => ({ headers: { authorization: `Bearer ${of[next++ % of.length].accessToken}` }, body: { query: ME } });
   };
-  let nextMfa = 0;
-  const meMfaRequest = () => {
-    const user = mfaUsers[nextMfa++ % mfaUsers.length];
-    return { headers: { authorization: `Bearer ${user.accessToken}` }, body: { query: ME } };
-  };
+  const meRequest = meRequests(meUsers);
+  const meMfaRequest = meRequests(mfaUsers);
   const measure = async (target, options) => {
     await load({ url: target.url, connections, duration: warmup, ...options });
     options.afterRun?.();

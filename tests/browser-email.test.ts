@@ -13,6 +13,7 @@ import {
   port,
   refreshCookie,
   serveStatic,
+  watchApi,
   watchFailures,
 } from "./helpers/browser";
 import { errorCode, gql, LOGIN, REGISTER } from "./helpers/graphql";
@@ -95,13 +96,7 @@ describe.skipIf(!chromiumPresent())("the example page's mail pages in Chromium, 
   };
   const me = (page: Page) => page.evaluate(() => (globalThis as any).__auth.me() as Promise<string | null>);
   /** The body of every request the context's pages sent to the API. */
-  const watchBodies = (context: BrowserContext) => {
-    const bodies: string[] = [];
-    context.on("request", (r) => {
-      if (r.url().startsWith(api.url)) bodies.push(r.postData() ?? "");
-    });
-    return bodies;
-  };
+  const watchBodies = (context: BrowserContext) => watchApi(context, api.url).bodies;
 
   /** The next mail to `to` linking to `path` that arrives after `action` ran (a newer token voids older ones). */
   async function mailAfter(to: string, path: string, action: () => Promise<unknown>): Promise<ReceivedMail> {

@@ -7,6 +7,7 @@ import type { Browser, BrowserContext, CDPSession, Page } from "playwright-core"
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SCHEMA_FILE } from "../src/graphql/emit-schema";
 import {
+  type ApiTraffic,
   ARTIFACTS,
   buildWebExample,
   chromiumPresent,
@@ -15,6 +16,7 @@ import {
   port,
   refreshCookie,
   serveStatic,
+  watchApi,
   watchFailures,
 } from "./helpers/browser";
 import { errorCode, gql, LOGIN } from "./helpers/graphql";
@@ -110,10 +112,8 @@ describe.skipIf(!chromiumPresent() || !serverHasMfa)("the example page's second 
   let authenticatorId: string;
   let failures: string[];
   const pageErrors: string[] = [];
-  /** Each operation the page sent and the code of its first error (none: undefined). */
-  const answered: { operation: string; code?: string }[] = [];
-  /** The Bearer token of the page's latest request to the API. */
-  let pageToken = "";
+  /** What the page sent to the API and got back; `traffic.token` is its latest Bearer token. */
+  let traffic: ApiTraffic;
   const email = `mfa.${process.pid}.${Date.now()}@example.com`;
   let app: Authenticator;
   let recoveryCodes: string[] = [];
@@ -143,17 +143,7 @@ describe.skipIf(!chromiumPresent() || !serverHasMfa)("the example page's second 
 
     context = await browser.newContext();
     failures = watchFailures(context, apiUrl);
-    context.on("request", (r) => {
-      if (!r.url().startsWith(apiUrl)) return;
-      const bearer = r.headers().authorization;
-      if (bearer?.startsWith("Bearer ")) pageToken = bearer.slice("Bearer ".length);
-    });
-    context.on("response", async (r) => {
-      if (!r.url().startsWith(apiUrl) || r.request().method() !== "POST") return;
-      const operation = String(r.request().postDataJSON()?.operationName ?? "");
-      const body = await r.json().catch(() => ({}));
-      answered.push({ operation, code: body?.errors?.[0]?.extensions?.code });
-    });
+    traffic = watchApi(context, apiUrl);
     tab = await context.newPage();
     tab.on("pageerror", (e) => pageErrors.push(e.message));
     // A platform authenticator with user verification (a fingerprint reader, say), answering at once.
@@ -188,7 +178,7 @@ describe.skipIf(!chromiumPresent() || !serverHasMfa)("the example page's second 
   /** The page's current access token: the one its `me` just sent. */
   const tokenOfPage = async () => {
     expect(await me()).toBe(email);
-    return pageToken;
+    return traffic.token;
   };
   /** A GraphQL result with the page's token, asked directly. */
   const asPage = async <T>(query: string) => {
@@ -205,7 +195,7 @@ describe.skipIf(!chromiumPresent() || !serverHasMfa)("the example page's second 
     }[];
   /** The code of the latest answer to `operation`, once it has arrived. */
   const lastCode = (operation: string) =>
-    expect.poll(() => answered.filter((a) => a.operation === operation).at(-1), { timeout: 5_000 });
+    expect.poll(() => traffic.answered.filter((a) => a.operation === operation).at(-1), { timeout: 5_000 });
 
   async function signOut() {
     if (!(await tab.isVisible("#logout"))) {
@@ -358,7 +348,9 @@ describe.skipIf(!chromiumPresent() || !serverHasMfa)("the example page's second 
     await signedInAs(email);
     // Two factors at once: no second step.
     await lastCode("FinishPasskeySignIn").toMatchObject({ code: undefined });
-    expect(answered.filter((a) => a.operation === "FinishPasskeySignIn" && a.code === "MFA_REQUIRED")).toEqual([]);
+    expect(traffic.answered.filter((a) => a.operation === "FinishPasskeySignIn" && a.code === "MFA_REQUIRED")).toEqual(
+      [],
+    );
     expect(await tab.inputValue("#login-email")).toBe("");
     const amr = claims(await tokenOfPage()).amr ?? [];
     expect(amr.some((m) => m === "hwk" || m === "swk")).toBe(true);
@@ -435,7 +427,7 @@ describe.skipIf(!chromiumPresent() || !serverHasMfa)("the example page's second 
     expect(await tab.textContent("#reauth-error")).toContain("wrong");
     expect(await tab.isVisible("#reauth-dialog")).toBe(true);
 
-    const signedInBefore = claims(pageToken).auth_time!;
+    const signedInBefore = claims(traffic.token).auth_time!;
     await tab.fill("#reauth-password", PASSWORD);
     await tab.click("#reauth-submit");
     // The change runs again by itself: no second click.

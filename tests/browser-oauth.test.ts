@@ -13,6 +13,7 @@ import {
   port,
   refreshCookie,
   serveStatic,
+  watchApi,
   watchFailures,
 } from "./helpers/browser";
 import { type GitHubStandIn, startGitHubStandIn } from "./helpers/github-stand-in";
@@ -124,21 +125,7 @@ describe.skipIf(!chromiumPresent())("the example page's identity-provider sign-i
   async function newTab(): Promise<Tab> {
     const context = await browser.newContext();
     const failures = watchFailures(context, apiUrl);
-    const answered: Tab["answered"] = [];
-    const bodies: string[] = [];
-    let token = "";
-    context.on("request", (r) => {
-      if (!r.url().startsWith(apiUrl)) return;
-      bodies.push(r.postData() ?? "");
-      const bearer = r.headers().authorization;
-      if (bearer?.startsWith("Bearer ")) token = bearer.slice("Bearer ".length);
-    });
-    context.on("response", async (r) => {
-      if (!r.url().startsWith(apiUrl) || r.request().method() !== "POST") return;
-      const operation = String(r.request().postDataJSON()?.operationName ?? "");
-      const body = await r.json().catch(() => ({}));
-      answered.push({ operation, code: body?.errors?.[0]?.extensions?.code });
-    });
+    const traffic = watchApi(context, apiUrl);
     const stored: string[] = [];
     await context.exposeBinding("__pendingStored", (_source, value: string) => void stored.push(value));
     // A string: it runs in the page, where Storage exists (this file is compiled without the DOM's types).
@@ -155,9 +142,9 @@ describe.skipIf(!chromiumPresent())("the example page's identity-provider sign-i
     return {
       context,
       tab,
-      answered,
-      bodies,
-      token: () => token,
+      answered: traffic.answered,
+      bodies: traffic.bodies,
+      token: () => traffic.token,
       failures,
       pageErrors,
       lastPending: () => stored.at(-1) ?? null,

@@ -51,6 +51,12 @@ type RotationOutcome =
   | { kind: "reused"; userId: string; sessionId: string }
   | { kind: "invalid"; reason: string };
 
+type ParsedRefreshToken = NonNullable<ReturnType<typeof parseRefreshToken>>;
+
+/** Counts an attempt against a limit, on the connection or transaction given; throws RATE_LIMITED when used up. */
+export type Admission = (em: EntityManager) => Promise<void>;
+const admitAll: Admission = async () => {};
+
 /**
  * Sessions and refresh-token rotation (BEHAVIOUR.md §6, RFC 9700 §4.14.2).
  * Each session keeps its refresh state in a few columns: a generation
@@ -58,10 +64,6 @@ type RotationOutcome =
  * is the pure `decideRefresh`; this class reads the state under the session's
  * lock, asks it, writes the outcome and mints the tokens.
  */
-/** Counts an attempt against a limit, on the connection or transaction given; throws RATE_LIMITED when used up. */
-export type Admission = (em: EntityManager) => Promise<void>;
-const admitAll: Admission = async () => {};
-
 export class Sessions {
   private readonly administration: SessionAdministration;
 
@@ -347,21 +349,22 @@ export class Sessions {
    * transaction holding that session's lock, with what the token proves.
    * Undefined when the token names no session (nothing is locked then).
    */
+  /** The session a token names: in a version 2 token itself, a version 1 token's by its hash. */
+  private async sessionIdOf(em: EntityManager, token: ParsedRefreshToken): Promise<string | null> {
+    return token.format === 2 ? token.sessionId : this.store.sessionIdOfLegacyToken(em, token.hash);
+  }
+
   private async withLockedSession<T>(
     em: EntityManager,
     presented: string,
     admit: Admission,
     body: (tx: EntityManager, found: SessionForRefresh, token: PresentedGeneration) => Promise<T>,
   ): Promise<T | undefined> {
+    // Where writers are serialised (SQLite) the count joins the transaction; else it goes first, on its own.
     const folded = this.store.writersAreSerialised;
     if (!folded) await admit(em);
     const token = parseRefreshToken(presented);
-    const sessionId =
-      token === null
-        ? null
-        : token.format === 2
-          ? token.sessionId
-          : await this.store.sessionIdOfLegacyToken(em, token.hash);
+    const sessionId = token === null ? null : await this.sessionIdOf(em, token);
     if (token === null || sessionId === null) {
       if (folded) await admit(em);
       return undefined;

@@ -17,10 +17,8 @@ export class OneLinePerRequest extends LogController {
   }
 
   override requestCompleted(...[error, request, reply]: Parameters<LogController["requestCompleted"]>): void {
-    if (error) {
-      reply.log.error({ req: request, res: reply, err: error, responseTime: reply.elapsedTime }, "request errored");
-    } else {
-      reply.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, "request completed");
-    }
+    const line = { req: request, res: reply, responseTime: reply.elapsedTime };
+    if (error) reply.log.error({ ...line, err: error }, "request errored");
+    else reply.log.info(line, "request completed");
   }
 }

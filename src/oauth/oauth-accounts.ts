@@ -247,16 +247,9 @@ export class OAuthAccounts {
         const user = await this.users.lockById(tx, decision.userId);
         // Deleted between the two reads: the cascade took the link too.
         if (user === null) throw invalidToken();
+        const { id } = link as StoredLinkedAccount;
         // Unlinked between the read above and the lock: decide again without it.
-        if (
-          !(await this.store.touchLink(
-            tx,
-            (link as StoredLinkedAccount).id,
-            identity.email,
-            identity.emailVerified,
-            now,
-          ))
-        )
+        if (!(await this.store.touchLink(tx, id, identity.email, identity.emailVerified, now)))
           throw new ResolveAgain();
         return user;
       }

@@ -46,6 +46,34 @@ export function watchFailures(context: BrowserContext, apiUrl: string): string[]
   return failures;
 }
 
+/** What a context's pages exchanged with the API, as a test reads it. */
+export interface ApiTraffic {
+  /** The body of every request sent to the API. */
+  bodies: string[];
+  /** Each POST's operation name and the first error's code, in the order answered. */
+  answered: { operation: string; code?: string }[];
+  /** The Bearer token of the latest request that carried one ("" before any). */
+  token: string;
+}
+
+/** Records the API traffic of every page of `context` from now on. */
+export function watchApi(context: BrowserContext, apiUrl: string): ApiTraffic {
+  const traffic: ApiTraffic = { bodies: [], answered: [], token: "" };
+  context.on("request", (r) => {
+    if (!r.url().startsWith(apiUrl)) return;
+    traffic.bodies.push(r.postData() ?? "");
+    const bearer = r.headers().authorization;
+    if (bearer?.startsWith("Bearer ")) traffic.token = bearer.slice("Bearer ".length);
+  });
+  context.on("response", async (r) => {
+    if (!r.url().startsWith(apiUrl) || r.request().method() !== "POST") return;
+    const operation = String(r.request().postDataJSON()?.operationName ?? "");
+    const body = await r.json().catch(() => ({}));
+    traffic.answered.push({ operation, code: body?.errors?.[0]?.extensions?.code });
+  });
+  return traffic;
+}
+
 /** The refresh cookie as the browser keeps it for the API (REFRESH_TOKEN_TRANSPORT=cookie). */
 export const refreshCookie = async (context: BrowserContext, apiUrl: string) =>
   (await context.cookies(`${apiUrl}/graphql`)).find((c) => c.name === "__Secure-refresh_token");
