@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { errorCode, type GraphQLResponse, gql, LOGIN, register, type Tokens } from "./helpers/graphql";
 import { startServer, type TestServer } from "./helpers/server";
 
@@ -206,14 +206,19 @@ describe("response size: at most 2 Mi characters of stored text per operation, l
     const page = `{ notes(first: 100) ${FULL} }`;
     // 31 open keep-alive connections first, so the 30 large requests arrive together, as an attacker's would.
     await Promise.all(Array.from({ length: 31 }, () => gql(server.url, "{ __typename }")));
+    // What finished after `me` was sent: the large operations done before it say nothing about waiting.
     const finished: string[] = [];
+    let meSent = false;
+    const before = server.queries.length;
     const large = Array.from({ length: 30 }, () =>
       gql(server.url, page, {}, { token: writer.accessToken }).then((r) => {
         expect(r.body.data?.notes.edges).toHaveLength(100);
-        finished.push("large");
+        if (meSent) finished.push("large");
       }),
     );
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    // `me` once the first large operation reads (the others are queued by then), not after a fixed delay.
+    await vi.waitFor(() => expect(server.queries.length).toBeGreaterThan(before), { interval: 1, timeout: 10_000 });
+    meSent = true;
     const me = gql(server.url, "{ me { id } }", {}, { token: user.accessToken }).then((r) => {
       expect(r.body.data?.me.id).toBe(user.user.id);
       finished.push("me");
