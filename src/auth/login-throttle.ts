@@ -34,9 +34,9 @@ export interface LoginPlace {
  * - per email across addresses, at 10× that, against distributed guessing.
  *
  * Exact under concurrency and across instances: an attempt first takes its
- * place in the count — in one short transaction that holds a lock on the email
- * (`stores/login-attempt-store.ts`), counts, and inserts — and only then is its
- * password checked. However many attempts arrive at once, on however many
+ * place in the count — one statement that counts and inserts, under a lock on
+ * the email (`stores/login-attempt-store.ts`) — and only then is its password
+ * checked. However many attempts arrive at once, on however many
  * instances, no more can be checked than there are places. A refused attempt
  * takes no place, hashes nothing and does not extend the lock.
  *
@@ -64,19 +64,23 @@ export class LoginThrottle {
     const emailKeys = this.pseudonyms(email);
     const address = ip ?? "unknown";
     const { windowSeconds, maxFailures } = this.policy;
-    const outcome = await transaction(em, async (tx): Promise<{ id: string } | { retryAfter: number }> => {
-      await this.store.lockEmail(tx, emailKeys);
-      const now = this.clock.now();
-      const since = new Date(now.getTime() - windowSeconds * 1000);
-      const ofAddress = await this.store.nthNewest(tx, emailKeys, address, since, maxFailures);
-      const ofEmail = await this.store.nthNewest(tx, emailKeys, null, since, maxFailures * ACCOUNT_WIDE_FACTOR);
-      // Full: locked until the oldest attempt that fills it leaves the window.
-      const freeAt = Math.max(ofAddress?.getTime() ?? 0, ofEmail?.getTime() ?? 0) + windowSeconds * 1000;
-      if (ofAddress !== null || ofEmail !== null) return { retryAfter: (freeAt - now.getTime()) / 1000 };
-      return { id: await this.store.insert(tx, emailKeys[0] as string, address, now) };
-    });
-    if ("retryAfter" in outcome) throw rateLimited(outcome.retryAfter);
-    return { id: outcome.id, emailKeys, ip: address };
+    const limits = { ofAddress: maxFailures, ofEmail: maxFailures * ACCOUNT_WIDE_FACTOR };
+    const now = this.clock.now();
+    const since = new Date(now.getTime() - windowSeconds * 1000);
+    const grant = (db: EntityManager) => this.store.grant(db, emailKeys, address, now, since, limits);
+    const id = this.store.grantNeedsLock
+      ? await transaction(em, async (tx) => {
+          await this.store.lockEmail(tx, emailKeys);
+          return grant(tx);
+        })
+      : await grant(em);
+    if (id !== null) return { id, emailKeys, ip: address };
+    // Full: locked until the oldest attempt that fills it leaves the window. Read after the refusal, so a
+    // place may have come free since (a success forgave it): then the client may try again in a second.
+    const ofAddress = await this.store.nthNewest(em, emailKeys, address, since, limits.ofAddress);
+    const ofEmail = await this.store.nthNewest(em, emailKeys, null, since, limits.ofEmail);
+    const filledAt = Math.max(ofAddress?.getTime() ?? 0, ofEmail?.getTime() ?? 0);
+    throw rateLimited(filledAt === 0 ? 1 : (filledAt + windowSeconds * 1000 - now.getTime()) / 1000);
   }
 
   /** The password was right: this address's places for the email, up to this one, are forgiven. */

@@ -40,10 +40,12 @@ export class SecondFactors {
    * nothing), else every method the user has.
    */
   async methodsOf(em: EntityManager, userId: string): Promise<MfaMethod[]> {
-    const held = [];
-    for (const source of this.sources) if (await source.has(em, userId)) held.push(source);
-    if (!held.some((source) => source.factor !== null)) return [];
-    return [...new Set(held.map((source) => source.method))];
+    const held = new Set<SecondFactorSource>();
+    // The factors first: most users have none, and then no fallback is asked about (one statement fewer per sign-in).
+    for (const source of this.sources) if (source.factor !== null && (await source.has(em, userId))) held.add(source);
+    if (held.size === 0) return [];
+    for (const source of this.sources) if (source.factor === null && (await source.has(em, userId))) held.add(source);
+    return [...new Set(this.sources.filter((source) => held.has(source)).map((source) => source.method))];
   }
 
   /** Removes every second factor of the user in `tx`; the kinds that were there (for the operator's report). */
