@@ -407,10 +407,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, developmentKeys
       passwordMinLength: e.PASSWORD_MIN_LENGTH,
       argon2: { memoryCost: e.ARGON2_MEMORY_KIB, timeCost: e.ARGON2_TIME_COST, parallelism: e.ARGON2_PARALLELISM },
       hashing: {
-        // argon2 and the SQLite driver share libuv's thread pool: leave it at least one
-        // thread for queries so `me` keeps answering during a login storm, and do not run
-        // more hashes than there are cores to run them.
-        maxConcurrent: e.HASH_MAX_CONCURRENT ?? Math.max(1, Math.min(availableParallelism(), e.UV_THREADPOOL_SIZE - 1)),
+        // One more hash than there are cores: a finished hash's thread waits for the
+        // main thread to hand its slot on, and with one more in flight the cores hash
+        // meanwhile instead of idling (bench/RESULTS.md, login). Leave libuv's pool at
+        // least one thread for everything else it runs (file system, DNS, crypto).
+        maxConcurrent:
+          e.HASH_MAX_CONCURRENT ?? Math.max(1, Math.min(availableParallelism() + 1, e.UV_THREADPOOL_SIZE - 1)),
         maxQueued: e.HASH_MAX_QUEUED,
       },
       loginThrottle: { maxFailures: e.LOGIN_MAX_FAILURES, windowSeconds: e.LOGIN_LOCKOUT_SECONDS },
