@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { closeSync, openSync, readFileSync } from "node:fs";
+import { closeSync, openSync, readdirSync, readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 
 /**
@@ -34,6 +34,23 @@ async function stop(child) {
 export function rssOf(pid) {
   const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return match ? Number(match[1]) * 1024 : Number.NaN;
+}
+
+/**
+ * CPU time (user + system, ms) each thread of a process has used so far, by
+ * thread id (Linux /proc; the main thread's id is the pid). CPU time, unlike
+ * a profile's samples, does not count the time a thread waited for a core.
+ */
+export function threadCpuMs(pid) {
+  const msPerTick = 10; // USER_HZ is 100 on Linux
+  return new Map(
+    readdirSync(`/proc/${pid}/task`).map((tid) => {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+      // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      return [Number(tid), (Number(fields[11]) + Number(fields[12])) * msPerTick];
+    }),
+  );
 }
 
 /** Samples a process's RSS while `work` runs; resolves with work's result and the peak. */
