@@ -109,7 +109,7 @@ describe("the built server process", () => {
       reqId: expect.any(String),
       responseTime: expect.any(Number),
     });
-    // Nothing else: this line skips redaction (src/http/request-log.ts), so a field added here would be written as it is.
+    // Nothing else: what the request line carries is allow-listed by the serializers (src/http/logger.ts).
     expect(Object.keys(written[0]).sort()).toEqual(
       ["hostname", "level", "msg", "pid", "reqId", "req", "res", "responseTime", "time"].sort(),
     );
