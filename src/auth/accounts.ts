@@ -74,8 +74,8 @@ export class Accounts {
       // One transaction: the user and its first session.
       issued = await transaction(em, async (tx) => {
         const now = this.clock.now();
-        const user = tx.create(User, { email, passwordHash, createdAt: now, updatedAt: now });
-        await tx.flush();
+        const user = tx.create(User, { email, passwordHash, createdAt: now, updatedAt: now }, { persist: false });
+        await tx.insert(user);
         await this.mail.queueVerification(tx, user);
         return this.sessions.start(tx, summaryOf(user), client, PASSWORD_AMR);
       });

@@ -26,9 +26,14 @@ export class Notes {
     return isUuid(id) ? em.findOne(Note, { id, owner: ownerId }) : null;
   }
 
+  // Writes go straight to the database, never through a flush (see db/transaction.ts).
   async create(em: EntityManager, ownerId: string, input: { title: string; body: string }): Promise<Note> {
-    const note = em.create(Note, { owner: ownerId, title: checkTitle(input.title), body: checkBody(input.body) });
-    await em.flush();
+    const note = em.create(
+      Note,
+      { owner: ownerId, title: checkTitle(input.title), body: checkBody(input.body) },
+      { persist: false },
+    );
+    await em.insert(note);
     return note;
   }
 
@@ -38,15 +43,16 @@ export class Notes {
     const title = patch.title == null ? note.title : checkTitle(patch.title);
     const body = patch.body == null ? note.body : checkBody(patch.body);
     if (title !== note.title || body !== note.body) {
-      Object.assign(note, { title, body, updatedAt: new Date() });
-      await em.flush();
+      const changes = { title, body, updatedAt: new Date() };
+      await em.nativeUpdate(Note, { id: note.id }, changes);
+      Object.assign(note, changes);
     }
     return note;
   }
 
   async delete(em: EntityManager, ownerId: string, id: string): Promise<void> {
-    em.remove(await this.owned(em, ownerId, id));
-    await em.flush();
+    const note = await this.owned(em, ownerId, id);
+    await em.nativeDelete(Note, { id: note.id });
   }
 
   private async owned(em: EntityManager, ownerId: string, id: string): Promise<Note> {

@@ -259,14 +259,18 @@ export class OAuthAccounts {
         await this.notify(tx, "provider-linked", (sameEmail as UserSummary).email, identity.provider);
         return sameEmail as UserSummary;
       case "create": {
-        const user = tx.create(User, {
-          email: identity.email as string,
-          passwordHash: null,
-          emailVerifiedAt: identity.emailVerified ? now : null,
-          createdAt: now,
-          updatedAt: now,
-        });
-        await tx.flush();
+        const user = tx.create(
+          User,
+          {
+            email: identity.email as string,
+            passwordHash: null,
+            emailVerifiedAt: identity.emailVerified ? now : null,
+            createdAt: now,
+            updatedAt: now,
+          },
+          { persist: false },
+        );
+        await tx.insert(user);
         await this.insertLink(tx, user.id, identity);
         // Like a registration: an address nobody vouched for gets the link that proves it.
         if (!identity.emailVerified) await this.mail.queueVerification(tx, user);
