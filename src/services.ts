@@ -223,6 +223,7 @@ export async function createServices(
   );
   const accounts = new Accounts(
     hasher,
+    users,
     sessions,
     loginThrottle,
     email,

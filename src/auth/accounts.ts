@@ -2,7 +2,7 @@ import { type EntityManager, UniqueConstraintViolationException } from "@mikro-o
 import type { Clock } from "../clock";
 import { User } from "../db/entities";
 import type { SessionRecord, UserSummary } from "../db/stores/session-store";
-import { summaryOf } from "../db/stores/user-store";
+import { summaryOf, type UserStore } from "../db/stores/user-store";
 import { transaction } from "../db/transaction";
 import { AppError, emailTaken, invalidCredentials, mfaRequired, unauthenticated } from "../errors";
 import { isValidEmail, normalizeEmail, parseNewEmail } from "./emails";
@@ -49,6 +49,7 @@ export interface Credentials {
 export class Accounts {
   constructor(
     private readonly hasher: PasswordHasher,
+    private readonly users: UserStore,
     private readonly sessions: Sessions,
     private readonly throttle: LoginThrottle,
     private readonly mail: AccountMail,
@@ -63,7 +64,7 @@ export class Accounts {
     const password = normalizePassword(input.password);
     assertAcceptablePassword(password, email, this.passwordMinLength, "password");
     // Saves an argon2 hash for the common case; the unique index below decides races.
-    if ((await em.count(User, { email })) > 0) {
+    if ((await this.users.findByEmail(em, email)) !== null) {
       this.events({ event: "register", outcome: "failure", reason: "EMAIL_TAKEN", ip: client.ip });
       throw emailTaken();
     }
@@ -105,19 +106,23 @@ export class Accounts {
     const place = await this.reservePasswordCheck(em, email, client, () =>
       this.events({ event: "login_throttled", outcome: "failure", ip: client.ip }),
     );
-    const checked = await this.checkInPlace(em, place, async (): Promise<{ user: User } | LoginFailure> => {
-      // No account can have such a password, and hashing megabytes is a DoS lever.
-      if (codePointLength(password) > MAX_PASSWORD_LENGTH) return { reason: "PASSWORD_TOO_LONG" };
-      const user = isValidEmail(email) ? await em.findOne(User, { email }) : null;
-      if (user === null) {
-        await this.hasher.verifyDummy(password);
-        return { reason: "UNKNOWN_EMAIL" };
-      }
-      // A password-less account (§9) verifies against nothing, in the same time: WRONG_PASSWORD too.
-      if (!(await this.hasher.verify(user.passwordHash, password)))
-        return { reason: "WRONG_PASSWORD", userId: user.id };
-      return { user };
-    });
+    const checked = await this.checkInPlace(
+      em,
+      place,
+      async (): Promise<{ user: UserSummary; passwordHash: string } | LoginFailure> => {
+        // No account can have such a password, and hashing megabytes is a DoS lever.
+        if (codePointLength(password) > MAX_PASSWORD_LENGTH) return { reason: "PASSWORD_TOO_LONG" };
+        const found = isValidEmail(email) ? await this.users.findCredentialsByEmail(em, email) : null;
+        if (found === null) {
+          await this.hasher.verifyDummy(password);
+          return { reason: "UNKNOWN_EMAIL" };
+        }
+        // A password-less account (§9) verifies against nothing, in the same time: WRONG_PASSWORD too.
+        const verified = await this.hasher.verify(found.passwordHash, password);
+        if (!verified || found.passwordHash === null) return { reason: "WRONG_PASSWORD", userId: found.user.id };
+        return { user: found.user, passwordHash: found.passwordHash };
+      },
+    );
     if (!("user" in checked)) {
       this.events({
         event: "login",
@@ -128,14 +133,14 @@ export class Accounts {
       });
       throw invalidCredentials();
     }
-    const { user } = checked;
+    const { user, passwordHash } = checked;
 
     // Cost parameters raised since this hash was made: upgrade it now, while we have the password.
-    const rehashed = this.hasher.needsRehash(user.passwordHash) ? await this.hasher.hash(password) : null;
+    const rehashed = this.hasher.needsRehash(passwordHash) ? await this.hasher.hash(password) : null;
     const outcome = await transaction(em, async (tx) => {
       if (rehashed !== null) await tx.nativeUpdate(User, { id: user.id }, { passwordHash: rehashed });
       const required = await this.secondFactor.challengeIfEnrolled(tx, user.id, PASSWORD_AMR);
-      return required ?? this.sessions.start(tx, summaryOf(user), client, PASSWORD_AMR);
+      return required ?? this.sessions.start(tx, user, client, PASSWORD_AMR);
     });
     if ("mfaToken" in outcome) {
       // The password's place stays taken until the second factor is right
@@ -210,7 +215,9 @@ export class Accounts {
     const verified = await this.checkInPlace(em, place, async () => {
       if (codePointLength(current) > MAX_PASSWORD_LENGTH) return false;
       // The per-request check never reads the hash; these are the operations that need it.
-      const { passwordHash } = await em.findOneOrFail(User, user.id, { fields: ["passwordHash"] });
+      const passwordHash = await this.users.passwordHashOf(em, user.id);
+      // The signed-in user was deleted meanwhile: nothing to verify against, and no session either.
+      if (passwordHash === undefined) throw unauthenticated("REVOKED");
       return this.hasher.verify(passwordHash, current);
     });
     if (!verified) {

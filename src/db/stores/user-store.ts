@@ -7,6 +7,8 @@ import { type Dialect, USER, type UserSummary, userOf } from "./session-store";
 const WITH_ROLE = "select id from users where cast(roles as text) like ? order by id";
 const BY_ID = `select ${USER} from users u where u.id = ?`;
 const BY_EMAIL = `select ${USER} from users u where u.email = ?`;
+const CREDENTIALS_BY_EMAIL = `select ${USER}, u.password_hash as u_password_hash from users u where u.email = ?`;
+const PASSWORD_HASH = "select password_hash from users where id = ?";
 const SET_ROLES = "update users set roles = ?, updated_at = ? where id = ?";
 const SET_PASSWORD = "update users set password_hash = ?, updated_at = ? where id = ?";
 // The first proof is the one remembered; a later one changes nothing.
@@ -69,6 +71,28 @@ export class UserStore {
   /** Inside a transaction that holds the user's row. */
   async setRoles(tx: EntityManager, id: string, roles: readonly Role[], now: Date): Promise<void> {
     await execute(tx, SET_ROLES, [JSON.stringify(roles), now, id]);
+  }
+
+  /**
+   * A password sign-in's user and password hash (null: the account has no
+   * password), by (normalised) email. With bindings, as every lookup by email
+   * or id here: the ORM's `findOne` writes the value into the SQL text, so
+   * every user was a new statement for SQLite to compile, and one more in the
+   * connection's statement cache, pushing out those every request reuses.
+   */
+  async findCredentialsByEmail(
+    em: EntityManager,
+    email: string,
+  ): Promise<{ user: UserSummary; passwordHash: string | null } | null> {
+    const [row] = await queryRows(em, CREDENTIALS_BY_EMAIL, [email]);
+    if (row === undefined) return null;
+    return { user: userOf(row), passwordHash: row.u_password_hash == null ? null : String(row.u_password_hash) };
+  }
+
+  /** The user's password hash: null when the account has none, undefined when there is no such user. */
+  async passwordHashOf(em: EntityManager, id: string): Promise<string | null | undefined> {
+    const [row] = await queryRows(em, PASSWORD_HASH, [id]);
+    return row === undefined ? undefined : row.password_hash == null ? null : String(row.password_hash);
   }
 
   /** The user with this (normalised) email, without locking. */
