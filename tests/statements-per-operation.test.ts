@@ -64,10 +64,13 @@ describe("statements per hot operation", () => {
       });
     const first = await once();
     // The count; the throttle's place, one statement (on PostgreSQL in a transaction after an advisory lock
-    // on the email; on SQLite the statement's own write lock is that); the user; the factors (none, so no
-    // recovery-code check) and the session in one transaction; the place forgiven.
+    // on the email; on SQLite the statement's own write lock is that); the user; then one transaction: the
+    // factors (none, so no recovery-code check), the session and the place forgiven.
     expect(first).toMatchObject({ all: sqlite ? 9 : 12, writes: 4, transactions: sqlite ? 1 : 2 });
     expect(first.sql.filter((q) => q.includes("recovery_codes"))).toEqual([]);
+    const forgiven = first.sql.findIndex((q) => q.startsWith("delete from login_attempts"));
+    expect(forgiven).toBeGreaterThan(first.sql.findIndex((q) => q.startsWith("insert into sessions")));
+    expect(first.sql[forgiven + 1]).toMatch(/^commit\b/);
     expect((await once()).all).toBe(first.all);
   });
 });

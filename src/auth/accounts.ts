@@ -140,16 +140,19 @@ export class Accounts {
     const outcome = await transaction(em, async (tx) => {
       if (rehashed !== null) await tx.nativeUpdate(User, { id: user.id }, { passwordHash: rehashed });
       const required = await this.secondFactor.challengeIfEnrolled(tx, user.id, PASSWORD_AMR);
-      return required ?? this.sessions.start(tx, user, client, PASSWORD_AMR);
-    });
-    if ("mfaToken" in outcome) {
       // The password's place stays taken until the second factor is right
       // (verifyMfa forgives it): otherwise each right password would forgive
       // the wrong codes before it, and codes could be guessed without end.
+      if (required !== null) return required;
+      const issued = await this.sessions.start(tx, user, client, PASSWORD_AMR);
+      // In the session's transaction: signed in and forgiven together, in one commit (a commit is most of a write's cost).
+      await this.throttle.succeeded(tx, place);
+      return issued;
+    });
+    if ("mfaToken" in outcome) {
       this.events({ event: "mfa_required", outcome: "success", userId: user.id, ip: client.ip });
       throw mfaRequired(outcome.mfaToken, outcome.methods);
     }
-    await this.throttle.succeeded(em, place);
     this.events({ event: "login", outcome: "success", userId: user.id, sessionId: outcome.sessionId, ip: client.ip });
     return outcome;
   }
