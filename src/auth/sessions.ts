@@ -107,8 +107,10 @@ export class Sessions {
     );
   }
 
-  /** `refreshToken(T)`: rotation, the grace path, theft detection or a refusal, as `decideRefresh` says. */
   /**
+   * `refreshToken(T)`: rotation, the grace path, theft detection or a
+   * refusal, as `decideRefresh` says.
+   *
    * `admit` counts the attempt against a rate limit and throws when it is used
    * up. Where the database serialises writers anyway (SQLite), it runs as the
    * first statement of the rotation's own transaction: one commit instead of
@@ -344,16 +346,16 @@ export class Sessions {
     return this.store.findActiveWithUser(em, sessionId, userId, this.clock.now());
   }
 
-  /**
-   * Finds the session a presented token names and runs `body` in a
-   * transaction holding that session's lock, with what the token proves.
-   * Undefined when the token names no session (nothing is locked then).
-   */
   /** The session a token names: in a version 2 token itself, a version 1 token's by its hash. */
   private async sessionIdOf(em: EntityManager, token: ParsedRefreshToken): Promise<string | null> {
     return token.format === 2 ? token.sessionId : this.store.sessionIdOfLegacyToken(em, token.hash);
   }
 
+  /**
+   * Finds the session a presented token names and runs `body` in a
+   * transaction holding that session's lock, with what the token proves.
+   * Undefined when the token names no session (nothing is locked then).
+   */
   private async withLockedSession<T>(
     em: EntityManager,
     presented: string,

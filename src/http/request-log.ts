@@ -3,10 +3,10 @@ import { LogController } from "fastify";
 /**
  * One log line per request, when its response is sent, in place of Fastify's
  * two ("incoming request" and "request completed"). Every line goes through
- * pino's redaction and serialisers, and on `me` the pair cost about a tenth
- * of the request (bench/RESULTS.md); the completed line carries all the
- * arrival line did (method, path, address, request id) plus the status and
- * the time taken. The arrival line is still written at `debug`, for following
+ * the serialisers and `censorSecrets` (`logger.ts`), and on `me` the pair
+ * cost about a tenth of the request (bench/RESULTS.md); the completed line
+ * carries all the arrival line did (method, path, address, request id) plus
+ * the status and the time taken. The arrival line is still written at `debug`, for following
  * a request that never finishes. Fastify's other lines (errors of its default
  * handler, unknown routes, stream errors) are left as they are.
  */
