@@ -40,12 +40,30 @@ export type VerifiedAccessToken =
   | { ok: true; claims: AccessTokenClaims }
   | { ok: false; reason: Exclude<UnauthenticatedReason, "REVOKED"> };
 
+/** Access tokens remembered as verified, at most (about 1 KB each); the oldest is forgotten first. */
+export const VERIFIED_TOKENS_KEPT = 10_000;
+
+type Verified = Extract<VerifiedAccessToken, { ok: true }>;
+
 /**
  * Signs and verifies access tokens. Keys are KeyObjects made once at start:
  * jsonwebtoken given a string secret first tries it as a PEM public key,
  * which costs ~45× more per call.
+ *
+ * A client sends the same access token with every request for its whole
+ * lifetime, so each token is verified once and remembered by its exact
+ * text (as Envoy's jwt_authn cache does): verifying with jsonwebtoken was
+ * about a quarter of a `me` request (bench/RESULTS.md). What a verification
+ * decides depends only on the text, the keys and the issuer and audience,
+ * all fixed for the life of the process, and on the time, which is checked
+ * again on every use: a remembered token still expires at `exp`. Nothing of
+ * the session is remembered; every request still checks it in the database.
+ * Only tokens that passed every check are kept, so only tokens this server
+ * signed take room, and the room is bounded.
  */
 export class AccessTokens {
+  private readonly verified = new Map<string, Verified>();
+
   constructor(private readonly options: AccessTokenOptions) {}
 
   get ttlSeconds(): number {
@@ -85,6 +103,39 @@ export class AccessTokens {
    * looked at. Asymmetric tokens must name a configured key by `kid`.
    */
   verify(token: string): VerifiedAccessToken {
+    const now = Math.floor(this.options.clock.now().getTime() / 1000);
+    const known = this.verified.get(token);
+    if (known !== undefined) {
+      // jsonwebtoken's own test: expired from exp + tolerance on.
+      if (now < known.claims.exp + CLOCK_TOLERANCE_SECONDS) return known;
+      this.verified.delete(token);
+      return { ok: false, reason: "EXPIRED" };
+    }
+    const verified = this.verifyText(token, now);
+    if (verified.ok) this.remember(token, verified);
+    return verified;
+  }
+
+  /** How many verified tokens are remembered now (at most VERIFIED_TOKENS_KEPT). */
+  get rememberedCount(): number {
+    return this.verified.size;
+  }
+
+  private remember(token: string, verified: Verified): void {
+    // A token that is not valid yet would need its `nbf` checked on each use: this server signs none.
+    if ((verified.claims as { nbf?: unknown }).nbf !== undefined) return;
+    if (this.verified.size >= VERIFIED_TOKENS_KEPT) {
+      const oldest = this.verified.keys().next();
+      if (!oldest.done) this.verified.delete(oldest.value);
+    }
+    // Shared by every request that presents the token: nobody may change it.
+    Object.freeze(verified.claims.roles);
+    if (verified.claims.amr) Object.freeze(verified.claims.amr);
+    Object.freeze(verified.claims);
+    this.verified.set(token, Object.freeze(verified));
+  }
+
+  private verifyText(token: string, now: number): VerifiedAccessToken {
     const { keys } = this.options;
     const key = keys.verificationKey(keys.algorithm === "HS256" ? undefined : peekKid(token));
     if (key === undefined) return invalid;
@@ -95,7 +146,7 @@ export class AccessTokens {
         issuer: this.options.issuer,
         audience: this.options.audience,
         clockTolerance: CLOCK_TOLERANCE_SECONDS,
-        clockTimestamp: Math.floor(this.options.clock.now().getTime() / 1000),
+        clockTimestamp: now,
         complete: true,
       });
     } catch (error) {
