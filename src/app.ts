@@ -129,7 +129,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     app.addHook("preClose", () => mailWorker.stop());
     app.log.info(mailDescription(config), "mail: sending queued mail");
   }
-  const apollo = await startApollo(app, config, [metrics.apolloPlugin()]);
+  const apollo = await startApollo(app, config, (name, seconds) => metrics.observeOperation(name, seconds));
   registerGraphQLRoute(app, apollo, async (request, reply) =>
     createContext(request, reply, () => orm.em.fork(), services, config.refreshTokenTransport),
   );

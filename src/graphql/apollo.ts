@@ -1,4 +1,4 @@
-import { ApolloServer, type ApolloServerPlugin } from "@apollo/server";
+import { ApolloServer } from "@apollo/server";
 import {
   ApolloServerPluginCacheControlDisabled,
   ApolloServerPluginLandingPageDisabled,
@@ -9,15 +9,14 @@ import type { Config } from "../config";
 import type { GraphQLContext } from "./context";
 import { createFormatError } from "./format-error";
 import { LIMITS, validationRules } from "./limits";
-import { operationChecks } from "./operation-checks";
+import { type OperationObserver, requestPlugin } from "./request-plugin";
 import { buildGraphQLSchema } from "./schema";
-import { unavailableStatusPlugin } from "./unavailable-status";
 
 /** Apollo Server for the schema, with the limits, error masking and production rules; started. */
 export async function startApollo(
   app: FastifyInstance,
   config: Config,
-  plugins: ApolloServerPlugin<GraphQLContext>[] = [],
+  observeOperation?: OperationObserver,
 ): Promise<ApolloServer<GraphQLContext>> {
   const apollo = new ApolloServer<GraphQLContext>({
     schema: await buildGraphQLSchema(),
@@ -35,12 +34,11 @@ export async function startApollo(
     // signal. Without them nothing calls stop(), so no drain plugin either.
     stopOnTerminationSignals: false,
     plugins: [
-      // Input hygiene and the cost limit: they need the variables' values.
-      operationChecks(),
+      // Input hygiene and the cost limit (they need the variables' values), the
+      // 503 when the database is down for the whole operation, the metrics' timing.
+      requestPlugin(observeOperation),
       // Responses carry tokens and per-user data: never cacheable (the route sets no-store).
       ApolloServerPluginCacheControlDisabled(),
-      // Database down for the whole operation: 503 + Retry-After, not 200.
-      unavailableStatusPlugin(),
       // Sandbox for developers; in production no page at all (GraphQL CS: no GraphiQL/Explorer).
       config.production
         ? ApolloServerPluginLandingPageDisabled()
@@ -49,7 +47,6 @@ export async function startApollo(
             embed: true,
             includeCookies: config.refreshTokenTransport !== "body",
           }),
-      ...plugins,
     ],
   });
   await apollo.start();

@@ -1,5 +1,10 @@
-import type { ApolloServerPlugin } from "@apollo/server";
-import { GraphQLError, getVariableValues, type OperationDefinitionNode } from "graphql";
+import {
+  type DocumentNode,
+  GraphQLError,
+  type GraphQLSchema,
+  getVariableValues,
+  type OperationDefinitionNode,
+} from "graphql";
 import { badUserInput } from "../errors";
 import { type OperationCost, operationCost } from "./cost-limit";
 import { fragmentsOf, type OperationInput } from "./executed-fields";
@@ -35,7 +40,8 @@ const constantFindings = new WeakMap<OperationDefinitionNode, Findings>();
  * The checks that need the variables' values, so cannot be validation rules
  * (graphql-js validates the document alone, and Apollo caches a validated
  * document across requests with other variables). They run at
- * `didResolveOperation`, after validation and before any resolver:
+ * `didResolveOperation`, after validation and before any resolver
+ * (`request-plugin.ts`):
  * - a malformed string is BAD_USER_INPUT with `field` (input-hygiene.ts);
  * - more than LIMITS.maxListItems list items, or LIMITS.maxResponseText
  *   characters of stored text, is GRAPHQL_VALIDATION_FAILED (cost-limit.ts);
@@ -43,60 +49,53 @@ const constantFindings = new WeakMap<OperationDefinitionNode, Findings>();
  *   LIMITS.largeOperationsAtOnce slots (large-operations.ts).
  * A refusal answers HTTP 400, as Apollo does for variables of the wrong type.
  */
-export function operationChecks(): ApolloServerPlugin {
-  const gate = new LargeOperationGate(LIMITS.largeOperationsAtOnce);
-  return {
-    async requestDidStart() {
-      let leave: (() => void) | undefined;
-      let finished = false;
-      return {
-        async didResolveOperation({ schema, document, operation, request }) {
-          if (!operation) return; // no such operation: execution reports it
-          const constant = (operation.variableDefinitions?.length ?? 0) === 0;
-          let findings = constant ? constantFindings.get(operation) : undefined;
-          if (findings === undefined) {
-            const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], request.variables ?? {}, {
-              maxErrors: 1,
-            });
-            // Variables of the wrong type: execution refuses them itself (BAD_USER_INPUT, 400), value not echoed.
-            if (coerced.errors) return;
-            const input: OperationInput = {
-              schema,
-              operation,
-              fragments: fragmentsOf(document),
-              variables: coerced.coerced,
-            };
-            findings = { malformed: findMalformedString(input), cost: operationCost(input) };
-            if (constant) constantFindings.set(operation, findings);
-          }
+export class OperationChecks {
+  private readonly gate = new LargeOperationGate(LIMITS.largeOperationsAtOnce);
 
-          const { malformed, cost } = findings;
-          if (malformed) {
-            const error = badUserInput(malformed.field, `${malformed.field} ${PROBLEMS[malformed.problem]}`);
-            throw new GraphQLError(error.message, { originalError: error, extensions: { http: { status: 400 } } });
-          }
-          if (cost.listItems > LIMITS.maxListItems) {
-            throw tooCostly(
-              `The operation may return ${cost.listItems} list items; at most ${LIMITS.maxListItems} are allowed (first × nesting × aliases)`,
-            );
-          }
-          if (cost.storedText > LIMITS.maxResponseText) {
-            throw tooCostly(
-              `The operation may return ${cost.storedText} characters of notes, emails and other stored text; at most ${LIMITS.maxResponseText} are allowed (two full pages of the longest notes): ask for the rest in another request`,
-            );
-          }
-          if (cost.storedText > LIMITS.largeResponseText) {
-            const release = await gate.enter();
-            // Apollo may already be answering (another plugin failed): then free the slot at once.
-            if (finished) release();
-            else leave = release;
-          }
-        },
-        async willSendResponse() {
-          finished = true;
-          leave?.();
-        },
+  /** Throws a refusal; resolves to the release of a large operation's slot when it took one. */
+  async check({ schema, document, operation, request }: OperationToCheck): Promise<(() => void) | undefined> {
+    if (!operation) return undefined; // no such operation: execution reports it
+    const constant = (operation.variableDefinitions?.length ?? 0) === 0;
+    let findings = constant ? constantFindings.get(operation) : undefined;
+    if (findings === undefined) {
+      const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], request.variables ?? {}, {
+        maxErrors: 1,
+      });
+      // Variables of the wrong type: execution refuses them itself (BAD_USER_INPUT, 400), value not echoed.
+      if (coerced.errors) return undefined;
+      const input: OperationInput = {
+        schema,
+        operation,
+        fragments: fragmentsOf(document),
+        variables: coerced.coerced,
       };
-    },
-  };
+      findings = { malformed: findMalformedString(input), cost: operationCost(input) };
+      if (constant) constantFindings.set(operation, findings);
+    }
+
+    const { malformed, cost } = findings;
+    if (malformed) {
+      const error = badUserInput(malformed.field, `${malformed.field} ${PROBLEMS[malformed.problem]}`);
+      throw new GraphQLError(error.message, { originalError: error, extensions: { http: { status: 400 } } });
+    }
+    if (cost.listItems > LIMITS.maxListItems) {
+      throw tooCostly(
+        `The operation may return ${cost.listItems} list items; at most ${LIMITS.maxListItems} are allowed (first × nesting × aliases)`,
+      );
+    }
+    if (cost.storedText > LIMITS.maxResponseText) {
+      throw tooCostly(
+        `The operation may return ${cost.storedText} characters of notes, emails and other stored text; at most ${LIMITS.maxResponseText} are allowed (two full pages of the longest notes): ask for the rest in another request`,
+      );
+    }
+    return cost.storedText > LIMITS.largeResponseText ? this.gate.enter() : undefined;
+  }
+}
+
+/** What the checks read of a resolved operation (Apollo's request context at `didResolveOperation`). */
+export interface OperationToCheck {
+  schema: GraphQLSchema;
+  document: DocumentNode;
+  operation?: OperationDefinitionNode | undefined;
+  request: { variables?: Record<string, unknown> };
 }

@@ -1,4 +1,4 @@
-import type { ApolloServerPlugin } from "@apollo/server";
+import type { BaseContext, GraphQLRequestContextWillSendResponse } from "@apollo/server";
 import { type DocumentNode, Kind, type OperationDefinitionNode, type SelectionSetNode } from "graphql";
 
 /**
@@ -9,30 +9,28 @@ import { type DocumentNode, Kind, type OperationDefinitionNode, type SelectionSe
  * reason), the response stays 200 like any GraphQL result with errors: the
  * client must see what did happen (BEHAVIOUR.md §3).
  */
-export function unavailableStatusPlugin<Context extends object>(): ApolloServerPlugin<Context> {
-  return {
-    async requestDidStart() {
-      return {
-        async willSendResponse({ response, document, operation }) {
-          if (response.body.kind !== "single") return;
-          const errors = response.body.singleResult.errors ?? [];
-          if (errors.length === 0 || !errors.every((e) => e.extensions?.code === "SERVICE_UNAVAILABLE")) return;
-          // An error without a path happened before any field ran.
-          const failed = new Set(errors.map((e) => e.path?.[0]));
-          const ranNothing =
-            failed.has(undefined) ||
-            (document !== undefined &&
-              operation !== undefined &&
-              responseKeys(operation, document).every((key) => failed.has(key)));
-          if (!ranNothing) return;
-          const retryAfter = Math.max(1, ...errors.map((e) => Number(e.extensions?.retryAfter) || 1));
-          response.http.status = 503;
-          response.http.headers.set("retry-after", String(retryAfter));
-        },
-      };
-    },
-  };
+export function setUnavailableStatus({ response, document, operation }: AnsweredRequest): void {
+  if (response.body.kind !== "single") return;
+  const errors = response.body.singleResult.errors ?? [];
+  if (errors.length === 0 || !errors.every((e) => e.extensions?.code === "SERVICE_UNAVAILABLE")) return;
+  // An error without a path happened before any field ran.
+  const failed = new Set(errors.map((e) => e.path?.[0]));
+  const ranNothing =
+    failed.has(undefined) ||
+    (document !== undefined &&
+      operation !== undefined &&
+      responseKeys(operation, document).every((key) => failed.has(key)));
+  if (!ranNothing) return;
+  const retryAfter = Math.max(1, ...errors.map((e) => Number(e.extensions?.retryAfter) || 1));
+  response.http.status = 503;
+  response.http.headers.set("retry-after", String(retryAfter));
 }
+
+/** What the status is decided from: Apollo's request context at `willSendResponse`. */
+export type AnsweredRequest = Pick<
+  GraphQLRequestContextWillSendResponse<BaseContext>,
+  "response" | "document" | "operation"
+>;
 
 /**
  * The top-level response keys of an operation, through fragments. `@skip` and
