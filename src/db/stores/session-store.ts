@@ -255,13 +255,13 @@ export class SessionStore {
   ): Promise<{ session: SessionRecord; user: UserSummary } | null> {
     const params = [sessionId, userId, now];
     const row =
-      this.reads !== null ? this.readDirectly(em, SQL.viewer, params) : (await queryRows(em(), SQL.viewer, params))[0];
+      this.reads !== null ? await this.readDirectly(em, SQL.viewer, params) : (await queryRows(em(), SQL.viewer, params))[0];
     return row === undefined ? null : { session: sessionOf(row), user: userOf(row) };
   }
 
-  private readDirectly(em: () => EntityManager, sql: string, params: unknown[]): Row | undefined {
+  private async readDirectly(em: () => EntityManager, sql: string, params: unknown[]): Promise<Row | undefined> {
     try {
-      return (this.reads as SqliteReads).get(sql, params);
+      return await (this.reads as SqliteReads).getSoon(sql, params);
     } catch (error) {
       // The same typed exceptions as every other statement (a locked file becomes SERVICE_UNAVAILABLE).
       throw em()
