@@ -3,7 +3,7 @@ import cookie from "@fastify/cookie";
 import Fastify, { type FastifyInstance } from "fastify";
 import type { Clock } from "./clock";
 import type { Config } from "./config";
-import { databaseIsOpen, type Orm, openDatabase } from "./db/orm";
+import { databaseIsOpen, type Orm, openDatabase, sqliteWriteGroups } from "./db/orm";
 import { SqliteReads } from "./db/sqlite-reads";
 import { OutboxStore } from "./db/stores/outbox-store";
 import { startApollo } from "./graphql/apollo";
@@ -104,6 +104,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   const services = await createServices(config, {
     clock: options.clock,
     sqliteReads,
+    sqliteWriteGroups: config.database.kind === "sqlite" ? sqliteWriteGroups(orm, options.onQuery) : undefined,
     events: (event) => {
       metrics.countAuthEvent(event);
       const warn =

@@ -11,6 +11,7 @@ import { Sessions } from "./auth/sessions";
 import { type Clock, systemClock } from "./clock";
 import type { Config, OperatorConfig, OperatorMailConfig } from "./config";
 import type { SqliteReads } from "./db/sqlite-reads";
+import type { SqliteWriteGroups } from "./db/sqlite-write-groups";
 import { EmailTokenStore } from "./db/stores/email-token-store";
 import { LoginAttemptStore } from "./db/stores/login-attempt-store";
 import { MfaChallengeStore } from "./db/stores/mfa-challenge-store";
@@ -107,6 +108,8 @@ export interface ServiceOptions {
   events?: AuthEventSink;
   /** SQLite: the read connection of the per-request session check (the server opens and closes it). */
   sqliteReads?: SqliteReads;
+  /** SQLite: rotations committed in groups (`db/sqlite-write-groups.ts`). */
+  sqliteWriteGroups?: SqliteWriteGroups;
   /** What the mail worker reports (sent, retried, failed). */
   mailEvents?: MailEventSink;
   /** Tests pass a clock they can move. */
@@ -116,7 +119,13 @@ export interface ServiceOptions {
 /** Expensive set-up done once per process: keys, argon2 dummy hash. */
 export async function createServices(
   config: Config,
-  { events = ignoreEvents, mailEvents = ignoreMailEvents, clock = systemClock, sqliteReads }: ServiceOptions = {},
+  {
+    events = ignoreEvents,
+    mailEvents = ignoreMailEvents,
+    clock = systemClock,
+    sqliteReads,
+    sqliteWriteGroups,
+  }: ServiceOptions = {},
 ): Promise<Services> {
   const accessTokens = new AccessTokens({
     keys: config.jwt.keys,
@@ -126,7 +135,7 @@ export async function createServices(
     clock,
   });
   const sessions = new Sessions(
-    new SessionStore(config.database.kind, sqliteReads ?? null),
+    new SessionStore(config.database.kind, sqliteReads ?? null, sqliteWriteGroups ?? null),
     new RefreshTokenProofs(config.secretKeys),
     accessTokens,
     {

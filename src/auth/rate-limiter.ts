@@ -1,5 +1,5 @@
-import type { EntityManager } from "@mikro-orm/core";
 import type { Clock } from "../clock";
+import type { Executor } from "../db/sql";
 import type { RateLimitStore } from "../db/stores/rate-limit-store";
 import { rateLimited } from "../errors";
 
@@ -20,7 +20,7 @@ export class RateLimiter {
   }
 
   /** Counts a hit for `key`; throws RATE_LIMITED with `retryAfter` once the window's limit is used up. */
-  async hit(em: EntityManager, key: string): Promise<void> {
+  async hit(em: Executor, key: string): Promise<void> {
     const now = this.clock.now().getTime();
     const windowEnd = (Math.floor(now / this.windowMs) + 1) * this.windowMs;
     const hits = await this.store.hit(em, key, windowEnd);

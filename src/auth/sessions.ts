@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { EntityManager } from "@mikro-orm/core";
 import type { Clock } from "../clock";
 import { isUuid } from "../db/ids";
+import type { Executor } from "../db/sql";
 import type {
   SessionEndReason,
   SessionForRefresh,
@@ -54,7 +55,7 @@ type RotationOutcome =
 type ParsedRefreshToken = NonNullable<ReturnType<typeof parseRefreshToken>>;
 
 /** Counts an attempt against a limit, on the connection or transaction given; throws RATE_LIMITED when used up. */
-export type Admission = (em: EntityManager) => Promise<void>;
+export type Admission = (em: Executor) => Promise<void>;
 const admitAll: Admission = async () => {};
 
 /**
@@ -360,7 +361,7 @@ export class Sessions {
     em: EntityManager,
     presented: string,
     admit: Admission,
-    body: (tx: EntityManager, found: SessionForRefresh, token: PresentedGeneration) => Promise<T>,
+    body: (tx: Executor, found: SessionForRefresh, token: PresentedGeneration) => Promise<T>,
   ): Promise<T | undefined> {
     // Where writers are serialised (SQLite) the count joins the transaction; else it goes first, on its own.
     const folded = this.store.writersAreSerialised;
@@ -371,7 +372,7 @@ export class Sessions {
       if (folded) await admit(em);
       return undefined;
     }
-    return transaction(em, async (tx) => {
+    return this.store.refreshTransaction(em, async (tx) => {
       if (folded) await admit(tx);
       const found = await this.store.lockForRefresh(tx, sessionId);
       if (found === null) return undefined;

@@ -4,6 +4,7 @@ import { MikroORM } from "@mikro-orm/core";
 import type { AbstractSqlConnection } from "@mikro-orm/knex";
 import { createOrmConfig, type OrmHooks } from "../../mikro-orm.config";
 import type { DatabaseConfig } from "../config";
+import { type ConnectionPool, SqliteWriteGroups } from "./sqlite-write-groups";
 
 export type Orm = MikroORM;
 
@@ -86,6 +87,15 @@ async function withoutForeignKeyActions(orm: Orm, migrate: () => Promise<string[
 /** False once the ORM's database was closed (knex drops its pool): a cheap property read, no query. */
 export function databaseIsOpen(orm: Orm): boolean {
   return (knexOf(orm).client as { pool?: unknown }).pool != null;
+}
+
+/** SQLite: group commit on the ORM's own connection (`sqlite-write-groups.ts`). */
+export function sqliteWriteGroups(orm: Orm, onQuery?: (sql: string) => void): SqliteWriteGroups {
+  return new SqliteWriteGroups(knexOf(orm).client as ConnectionPool, {
+    isOpen: () => databaseIsOpen(orm),
+    convert: (error) => orm.em.getDriver().convertException(error),
+    onQuery,
+  });
 }
 
 function knexOf(orm: Orm) {

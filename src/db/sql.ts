@@ -4,6 +4,23 @@ import type { AbstractSqlConnection } from "@mikro-orm/knex";
 export type Row = Record<string, unknown>;
 
 /**
+ * A transaction run on the driver's connection itself (SQLite's grouped
+ * rotations, `sqlite-write-groups.ts`): each statement answers at once.
+ */
+export interface DirectTransaction {
+  readonly direct: true;
+  rows(sql: string, params: readonly unknown[]): Row[];
+  run(sql: string, params: readonly unknown[]): number;
+}
+
+/** Where a statement runs: an EntityManager (its transaction, if any) or a direct transaction. */
+export type Executor = EntityManager | DirectTransaction;
+
+function isDirect(executor: Executor): executor is DirectTransaction {
+  return (executor as Partial<DirectTransaction>).direct === true;
+}
+
+/**
  * Runs one hand-written statement with `?` placeholders in `em`'s transaction,
  * if it has one, and returns its rows.
  *
@@ -13,14 +30,16 @@ export type Row = Record<string, unknown>;
  * text repeats and SQLite reuses the compiled statement (see
  * `mikro-orm.config.ts`), and PostgreSQL gets a parameterised query.
  */
-export async function queryRows(em: EntityManager, sql: string, params: unknown[]): Promise<Row[]> {
+export async function queryRows(em: Executor, sql: string, params: unknown[]): Promise<Row[]> {
+  if (isDirect(em)) return em.rows(sql, params);
   const result = await raw(em, sql, params);
   // better-sqlite3 answers an array of rows, pg a result object holding them.
   return Array.isArray(result) ? result : ((result as { rows?: Row[] }).rows ?? []);
 }
 
 /** Runs one hand-written write (see `queryRows`) and returns how many rows it changed. */
-export async function execute(em: EntityManager, sql: string, params: unknown[]): Promise<number> {
+export async function execute(em: Executor, sql: string, params: unknown[]): Promise<number> {
+  if (isDirect(em)) return em.run(sql, params);
   const result = (await raw(em, sql, params)) as { changes?: number; rowCount?: number | null };
   return Number(result.changes ?? result.rowCount ?? 0);
 }
@@ -91,4 +110,11 @@ export function batchDeleteSql(
 export function dateOf(value: unknown): Date {
   if (value instanceof Date) return value;
   return new Date(typeof value === "string" && !/^\d+$/.test(value) ? value : Number(value));
+}
+
+/** A value as SQLite gets it from knex: dates as epoch milliseconds, booleans as 0/1. */
+export function sqliteBindable(value: unknown): unknown {
+  if (value instanceof Date) return value.getTime();
+  if (typeof value === "boolean") return value ? 1 : 0;
+  return value;
 }

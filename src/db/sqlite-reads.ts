@@ -1,5 +1,5 @@
 import { ConnectionException } from "@mikro-orm/core";
-import type { Row } from "./sql";
+import { type Row, sqliteBindable } from "./sql";
 
 // better-sqlite3 ships no types (it comes with MikroORM's driver): the little used here, typed here.
 interface Statement {
@@ -57,7 +57,7 @@ export class SqliteReads {
     },
   ) {}
 
-  /** The first row of `sql`, or undefined. Dates bind as epoch milliseconds and booleans as 0/1, as knex binds them. */
+  /** The first row of `sql`, or undefined. Values bind as knex binds them (`sqliteBindable`). */
   get(sql: string, params: readonly unknown[]): Row | undefined {
     if (!this.hooks.isOpen()) {
       this.close();
@@ -69,7 +69,7 @@ export class SqliteReads {
       statement = this.open().prepare(sql);
       this.statements.set(sql, statement);
     }
-    return statement.get(...params.map(bindable)) as Row | undefined;
+    return statement.get(...params.map(sqliteBindable)) as Row | undefined;
   }
 
   /** `get`, run at the end of this turn of the event loop together with the other reads asked for in it. */
@@ -110,10 +110,4 @@ export class SqliteReads {
     }
     return this.connection;
   }
-}
-
-function bindable(value: unknown): unknown {
-  if (value instanceof Date) return value.getTime();
-  if (typeof value === "boolean") return value ? 1 : 0;
-  return value;
 }

@@ -1,7 +1,6 @@
 import { maxAliasesRule } from "@escape.tech/graphql-armor-max-aliases";
 import { maxDepthRule } from "@escape.tech/graphql-armor-max-depth";
 import { maxDirectivesRule } from "@escape.tech/graphql-armor-max-directives";
-import type { EntityManager } from "@mikro-orm/core";
 import {
   type ASTVisitor,
   type FieldNode,
@@ -12,6 +11,7 @@ import {
   type ValidationRule,
 } from "graphql";
 import type { MiddlewareFn } from "type-graphql";
+import type { Admission } from "../auth/sessions";
 import type { GraphQLContext } from "./context";
 
 /** The limits of BEHAVIOUR.md "Limits and abuse", checked before any resolver runs. */
@@ -127,6 +127,6 @@ export const AuthRateLimit: MiddlewareFn<GraphQLContext> = async ({ context }, n
 };
 
 /** The same count, on whichever connection or transaction it is given (`refreshToken` folds it into its own). */
-export function countAuthAttempt(context: GraphQLContext): (em: EntityManager) => Promise<void> {
+export function countAuthAttempt(context: GraphQLContext): Admission {
   return (em) => context.services.authRateLimiter.hit(em, `auth:${context.client.ip ?? "unknown"}`);
 }

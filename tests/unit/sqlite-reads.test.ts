@@ -1,5 +1,4 @@
 import { mkdtempSync, rmSync } from "node:fs";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConnectionException } from "@mikro-orm/core";
@@ -14,9 +13,7 @@ interface Writer {
   prepare(sql: string): { run(...params: unknown[]): unknown };
   close(): void;
 }
-const Database = createRequire(import.meta.url)("better-sqlite3") as new (path: string) => Writer & {
-  pragma(text: string): unknown;
-};
+type WriterClass = new (path: string) => Writer & { pragma(text: string): unknown };
 
 let dir: string;
 let writer: Writer;
@@ -24,7 +21,9 @@ let open = true;
 const seen: string[] = [];
 let reads: SqliteReads;
 
-beforeAll(() => {
+beforeAll(async () => {
+  // better-sqlite3 ships no types (it comes with MikroORM's driver).
+  const Database = (await import("better-sqlite3" as string)).default as WriterClass;
   dir = mkdtempSync(join(tmpdir(), "auth-sqlite-reads-"));
   const path = join(dir, "reads.sqlite");
   const db = new Database(path);

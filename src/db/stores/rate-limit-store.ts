@@ -1,5 +1,5 @@
 import type { EntityManager } from "@mikro-orm/core";
-import { batchDeleteSql, execute, queryRows } from "../sql";
+import { batchDeleteSql, type Executor, execute, queryRows } from "../sql";
 import type { Dialect } from "./session-store";
 
 const HIT = `insert into rate_limit_counters (key, window_end, hits) values (?, ?, 1)
@@ -22,7 +22,7 @@ export class RateLimitStore {
   }
 
   /** Counts one hit for `key` in the window ending at `windowEnd` (epoch ms); returns the window's count. */
-  async hit(em: EntityManager, key: string, windowEnd: number): Promise<number> {
+  async hit(em: Executor, key: string, windowEnd: number): Promise<number> {
     const [row] = await queryRows(em, HIT, [key, windowEnd]);
     return Number(row?.hits ?? 0);
   }

@@ -4,8 +4,10 @@ import type { Role, SessionEndReason } from "../entities";
 
 export type { SessionEndReason };
 
-import { batchDeleteSql, dateOf, execute, queryRows, type Row } from "../sql";
+import { batchDeleteSql, dateOf, type Executor, execute, queryRows, type Row } from "../sql";
 import type { SqliteReads } from "../sqlite-reads";
+import type { SqliteWriteGroups } from "../sqlite-write-groups";
+import { transaction } from "../transaction";
 
 /**
  * Every SQL statement about sessions, and the mapping of their rows. The
@@ -143,6 +145,8 @@ export class SessionStore {
     private readonly dialect: Dialect,
     /** SQLite: the per-request check on a read connection of its own (`sqlite-reads.ts`); else through the ORM's. */
     private readonly reads: SqliteReads | null = null,
+    /** SQLite: rotations and logouts committed in groups (`sqlite-write-groups.ts`); else each in a transaction of its own. */
+    private readonly writeGroups: SqliteWriteGroups | null = null,
   ) {
     // PostgreSQL: the session row is locked before it is read, so a concurrent
     // rotation on any connection or instance waits and then sees this one's write.
@@ -171,6 +175,16 @@ export class SessionStore {
     ]);
   }
 
+  /**
+   * Runs a rotation's or a logout's transaction (`body` locks the session with
+   * `lockForRefresh` and writes through `tx`). On SQLite it joins the group
+   * committed at the end of this turn of the event loop; elsewhere it is a
+   * transaction of its own.
+   */
+  refreshTransaction<T>(em: EntityManager, body: (tx: Executor) => Promise<T>): Promise<T> {
+    return this.writeGroups !== null ? this.writeGroups.run(body) : transaction(em, body);
+  }
+
   /** The session a version 1 refresh token (by its SHA-256) was current for when it was carried over. */
   async sessionIdOfLegacyToken(em: EntityManager, hash: string): Promise<string | null> {
     const [row] = await queryRows(em, SQL.byLegacyHash, [hash]);
@@ -178,7 +192,7 @@ export class SessionStore {
   }
 
   /** Inside a transaction: locks the session row (first, per the lock order) and reads it with its user. */
-  async lockForRefresh(tx: EntityManager, sessionId: string): Promise<SessionForRefresh | null> {
+  async lockForRefresh(tx: Executor, sessionId: string): Promise<SessionForRefresh | null> {
     const [row] = await queryRows(tx, this.forRefreshSql, [sessionId]);
     if (row === undefined) return null;
     const session = sessionOf(row);
@@ -199,7 +213,7 @@ export class SessionStore {
   }
 
   /** Inside a transaction that holds the session's lock. */
-  async recordRefresh(tx: EntityManager, sessionId: string, update: RefreshUpdate): Promise<void> {
+  async recordRefresh(tx: Executor, sessionId: string, update: RefreshUpdate): Promise<void> {
     await execute(tx, SQL.recordRefresh, [
       update.generation,
       update.rotatedAt,
@@ -216,7 +230,7 @@ export class SessionStore {
   }
 
   /** Ends one session unless it has ended already; true when this call ended it. */
-  async end(em: EntityManager, sessionId: string, reason: SessionEndReason, now: Date): Promise<boolean> {
+  async end(em: Executor, sessionId: string, reason: SessionEndReason, now: Date): Promise<boolean> {
     return (await execute(em, SQL.end, [now, reason, sessionId])) > 0;
   }
 
@@ -255,7 +269,9 @@ export class SessionStore {
   ): Promise<{ session: SessionRecord; user: UserSummary } | null> {
     const params = [sessionId, userId, now];
     const row =
-      this.reads !== null ? await this.readDirectly(em, SQL.viewer, params) : (await queryRows(em(), SQL.viewer, params))[0];
+      this.reads !== null
+        ? await this.readDirectly(em, SQL.viewer, params)
+        : (await queryRows(em(), SQL.viewer, params))[0];
     return row === undefined ? null : { session: sessionOf(row), user: userOf(row) };
   }
 
