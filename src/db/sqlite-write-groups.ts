@@ -111,16 +111,18 @@ export class SqliteWriteGroups {
     try {
       for (const { body } of group) {
         if (savepoints) exec("SAVEPOINT grouped;");
+        let outcome: Outcome;
         try {
-          outcomes.push({ ok: true, value: await body(tx) });
-          if (savepoints) exec("RELEASE grouped;");
+          outcome = { ok: true, value: await body(tx) };
         } catch (error) {
-          outcomes.push({ ok: false, error });
-          if (savepoints) {
-            exec("ROLLBACK TO grouped;");
-            exec("RELEASE grouped;");
-          }
+          outcome = { ok: false, error };
         }
+        // A savepoint that cannot be released or rolled back fails the whole group (below).
+        if (savepoints) {
+          if (!outcome.ok) exec("ROLLBACK TO grouped;");
+          exec("RELEASE grouped;");
+        }
+        outcomes.push(outcome);
       }
       if (!savepoints && !(outcomes[0] as Outcome).ok) exec("ROLLBACK;");
       else exec("COMMIT;");
