@@ -67,7 +67,8 @@ afterAll(() => {
 });
 
 const INSERT = "insert into t (id, parent) values (?, ?)";
-const committedIds = () => (reader.prepare("select id from t order by id").all() as Array<{ id: number }>).map((r) => r.id);
+const committedIds = () =>
+  (reader.prepare("select id from t order by id").all() as Array<{ id: number }>).map((r) => r.id);
 const refused = new Error("refused by the body");
 
 describe("SqliteWriteGroups", () => {
