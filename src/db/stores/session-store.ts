@@ -4,6 +4,7 @@ import type { Role, SessionEndReason } from "../entities";
 
 export type { SessionEndReason };
 
+import { isUuid } from "../ids";
 import { batchDeleteSql, dateOf, type Executor, execute, queryRows, type Row } from "../sql";
 import type { SqliteReads } from "../sqlite-reads";
 import type { SqliteWriteGroups } from "../sqlite-write-groups";
@@ -116,6 +117,9 @@ const SQL = {
   lockAllOfUser: "select id from sessions where user_id = ? order by id for update",
   viewer: `select ${SESSION}, ${USER} from sessions s join users u on u.id = s.user_id
     where s.id = ? and s.user_id = ? and ${ACTIVE}`,
+  /** PostgreSQL: the checks of one turn in one query; the ids bind as one uuid[] literal (knex would expand an array). */
+  viewers: `select ${SESSION}, ${USER} from sessions s join users u on u.id = s.user_id
+    where s.id = any(?::uuid[]) and ${ACTIVE}`,
   ofUser: `select ${SESSION} from sessions s where s.id = ? and s.user_id = ?`,
   listActive: `select ${SESSION} from sessions s where s.user_id = ? and ${ACTIVE} order by s.created_at desc, s.id desc limit ?`,
   countActive: `select count(*) as n from sessions s where s.user_id = ? and ${ACTIVE}`,
@@ -135,11 +139,21 @@ const PRUNE = {
 /** How a session died: it ended (logout, revocation, theft), passed its absolute end, or went idle. */
 export type SessionDeath = keyof typeof PRUNE;
 
+interface PendingCheck {
+  em: () => EntityManager;
+  sessionId: string;
+  userId: string;
+  now: Date;
+  resolve: (row: Row | undefined) => void;
+  reject: (error: unknown) => void;
+}
+
 export class SessionStore {
   /** SQLite: one writer at a time, whatever the transactions; a statement more in one costs no concurrency. */
   readonly writersAreSerialised: boolean;
   private readonly forRefreshSql: string;
   private readonly pruneSql: Record<SessionDeath, string>;
+  private pendingChecks: PendingCheck[] = [];
 
   constructor(
     private readonly dialect: Dialect,
@@ -271,8 +285,47 @@ export class SessionStore {
     const row =
       this.reads !== null
         ? await this.readDirectly(em, SQL.viewer, params)
-        : (await queryRows(em(), SQL.viewer, params))[0];
+        : this.dialect === "postgres"
+          ? await this.checkSoon(em, sessionId, userId, now)
+          : (await queryRows(em(), SQL.viewer, params))[0];
     return row === undefined ? null : { session: sessionOf(row), user: userOf(row) };
+  }
+
+  /**
+   * PostgreSQL: the checks asked for during one turn of the event loop go to
+   * the database together at its end, as one query for all their sessions
+   * (one round trip and one statement instead of one each; the same batching
+   * as SQLite's read connection, `sqlite-reads.ts`). Each runs after its
+   * request arrived, with the latest `now` of the batch, so none is judged on
+   * an older state or an earlier time than its own.
+   */
+  private checkSoon(em: () => EntityManager, sessionId: string, userId: string, now: Date): Promise<Row | undefined> {
+    // Ids are UUIDs; anything else names no session, and must not fail the batch's query.
+    if (!isUuid(sessionId)) return Promise.resolve(undefined);
+    return new Promise((resolve, reject) => {
+      if (this.pendingChecks.push({ em, sessionId, userId, now, resolve, reject }) === 1) {
+        setImmediate(() => void this.runChecks());
+      }
+    });
+  }
+
+  private async runChecks(): Promise<void> {
+    const batch = this.pendingChecks;
+    this.pendingChecks = [];
+    const ids = [...new Set(batch.map((c) => c.sessionId.toLowerCase()))];
+    const now = new Date(Math.max(...batch.map((c) => c.now.getTime())));
+    try {
+      const rows = await queryRows((batch[0] as PendingCheck).em(), SQL.viewers, [`{${ids.join(",")}}`, now]);
+      const bySession = new Map(rows.map((row) => [String(row.s_id).toLowerCase(), row]));
+      for (const check of batch) {
+        const row = bySession.get(check.sessionId.toLowerCase());
+        check.resolve(
+          row !== undefined && String(row.s_user_id).toLowerCase() === check.userId.toLowerCase() ? row : undefined,
+        );
+      }
+    } catch (error) {
+      for (const check of batch) check.reject(error);
+    }
   }
 
   private async readDirectly(em: () => EntityManager, sql: string, params: unknown[]): Promise<Row | undefined> {
