@@ -1,4 +1,5 @@
 import { ConnectionException } from "@mikro-orm/core";
+import { PerTurnBatch } from "./per-turn-batch";
 import { type Row, sqliteBindable } from "./sql";
 
 // better-sqlite3 ships no types (it comes with MikroORM's driver): the little used here, typed here.
@@ -42,7 +43,16 @@ type ConnectionClass = new (path: string, options: { fileMustExist: boolean }) =
 export class SqliteReads {
   private connection: Connection | null = null;
   private readonly statements = new Map<string, Statement>();
-  private pending: PendingRead[] = [];
+  // One read's failure is its own: the others still run and answer.
+  private readonly pending = new PerTurnBatch<PendingRead>((batch) => {
+    for (const read of batch) {
+      try {
+        read.resolve(this.get(read.sql, read.params));
+      } catch (error) {
+        read.reject(error);
+      }
+    }
+  });
 
   constructor(
     private readonly path: string,
@@ -74,23 +84,8 @@ export class SqliteReads {
 
   /** `get`, run at the end of this turn of the event loop together with the other reads asked for in it. */
   getSoon(sql: string, params: readonly unknown[]): Promise<Row | undefined> {
-    return new Promise((resolve, reject) => {
-      if (this.pending.push({ sql, params, resolve, reject }) === 1) setImmediate(this.runPending);
-    });
+    return new Promise((resolve, reject) => this.pending.add({ sql, params, resolve, reject }));
   }
-
-  private readonly runPending = (): void => {
-    const batch = this.pending;
-    this.pending = [];
-    // One read's failure is its own: the others still run and answer.
-    for (const read of batch) {
-      try {
-        read.resolve(this.get(read.sql, read.params));
-      } catch (error) {
-        read.reject(error);
-      }
-    }
-  };
 
   close(): void {
     this.connection?.close();

@@ -1,4 +1,5 @@
 import { ConnectionException } from "@mikro-orm/core";
+import { PerTurnBatch } from "./per-turn-batch";
 import { type DirectTransaction, type Row, sqliteBindable } from "./sql";
 
 // better-sqlite3, as knex's pool hands it out (with `mikro-orm.config.ts`'s statement cache).
@@ -45,7 +46,7 @@ type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
  * connection is held.
  */
 export class SqliteWriteGroups {
-  private pending: Pending[] = [];
+  private readonly pending = new PerTurnBatch<Pending>((group) => void this.runGroup(group));
 
   constructor(
     private readonly pool: ConnectionPool,
@@ -61,15 +62,12 @@ export class SqliteWriteGroups {
 
   /** Runs `body` in the next group's transaction; resolves to what it returned once the group committed. */
   run<T>(body: Body<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const pending: Pending = { body, resolve: resolve as (value: unknown) => void, reject };
-      if (this.pending.push(pending) === 1) setImmediate(() => void this.runGroup());
-    });
+    return new Promise<T>((resolve, reject) =>
+      this.pending.add({ body, resolve: resolve as (value: unknown) => void, reject }),
+    );
   }
 
-  private async runGroup(): Promise<void> {
-    const group = this.pending;
-    this.pending = [];
+  private async runGroup(group: Pending[]): Promise<void> {
     let connection: Connection;
     try {
       if (!this.hooks.isOpen()) throw new ConnectionException(new Error("the database is closed"));

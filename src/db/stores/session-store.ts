@@ -5,6 +5,7 @@ import type { Role, SessionEndReason } from "../entities";
 export type { SessionEndReason };
 
 import { isUuid } from "../ids";
+import { PerTurnBatch } from "../per-turn-batch";
 import { batchDeleteSql, dateOf, type Executor, execute, queryRows, type Row } from "../sql";
 import type { SqliteReads } from "../sqlite-reads";
 import type { SqliteWriteGroups } from "../sqlite-write-groups";
@@ -153,7 +154,7 @@ export class SessionStore {
   readonly writersAreSerialised: boolean;
   private readonly forRefreshSql: string;
   private readonly pruneSql: Record<SessionDeath, string>;
-  private pendingChecks: PendingCheck[] = [];
+  private readonly pendingChecks = new PerTurnBatch<PendingCheck>((batch) => void this.runChecks(batch));
 
   constructor(
     private readonly dialect: Dialect,
@@ -302,16 +303,10 @@ export class SessionStore {
   private checkSoon(em: () => EntityManager, sessionId: string, userId: string, now: Date): Promise<Row | undefined> {
     // Ids are UUIDs; anything else names no session, and must not fail the batch's query.
     if (!isUuid(sessionId)) return Promise.resolve(undefined);
-    return new Promise((resolve, reject) => {
-      if (this.pendingChecks.push({ em, sessionId, userId, now, resolve, reject }) === 1) {
-        setImmediate(() => void this.runChecks());
-      }
-    });
+    return new Promise((resolve, reject) => this.pendingChecks.add({ em, sessionId, userId, now, resolve, reject }));
   }
 
-  private async runChecks(): Promise<void> {
-    const batch = this.pendingChecks;
-    this.pendingChecks = [];
+  private async runChecks(batch: PendingCheck[]): Promise<void> {
     const ids = [...new Set(batch.map((c) => c.sessionId.toLowerCase()))];
     const now = new Date(Math.max(...batch.map((c) => c.now.getTime())));
     try {
